@@ -1,0 +1,63 @@
+"Repository checks CI makes: notebooks clean, package in sync with notebooks, papermill tags kept, README quick start."
+import json, re, shutil, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NBS = sorted(p for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_'))
+EXPERIMENTS = [p for p in NBS if re.match(r'^[3-9]\d_', p.name)]
+
+def _bin(name): return str(Path(sys.executable).parent/name)
+
+def _clean_copy(nb:Path, tmp:Path)->Path:
+    "A copy of `nb` passed through nbdev_clean with the project's settings."
+    dst = tmp/nb.name
+    shutil.copy(nb, dst)
+    subprocess.run([_bin('nbdev_clean'), '--fname', str(dst)], cwd=ROOT, check=True, capture_output=True)
+    return dst
+
+@pytest.mark.parametrize('nb', NBS, ids=lambda p: p.name)
+def test_notebook_is_clean(nb, tmp_path):
+    "`nbdev_clean` leaves every committed notebook unchanged (run it before committing)."
+    assert _clean_copy(nb, tmp_path).read_text() == nb.read_text(), f"{nb.name} is not clean: run nbdev_clean"
+
+def test_package_in_sync_with_notebooks(tmp_path):
+    "`nbdev_export` of the committed notebooks reproduces the committed package exactly."
+    for f in ('settings.ini', 'pyproject.toml'): shutil.copy(ROOT/f, tmp_path/f)
+    shutil.copytree(ROOT/'nbs', tmp_path/'nbs', ignore=shutil.ignore_patterns('_proc', '.ipynb_checkpoints'))
+    shutil.copytree(ROOT/'eo_moe_nb', tmp_path/'eo_moe_nb', ignore=shutil.ignore_patterns('__pycache__'))
+    subprocess.run([_bin('nbdev_export')], cwd=tmp_path, check=True, capture_output=True)
+    ours = {p.relative_to(ROOT/'eo_moe_nb'): p.read_text() for p in (ROOT/'eo_moe_nb').rglob('*.py')}
+    theirs = {p.relative_to(tmp_path/'eo_moe_nb'): p.read_text() for p in (tmp_path/'eo_moe_nb').rglob('*.py')}
+    assert sorted(theirs) == sorted(ours), f"exported files differ: {sorted(set(theirs) ^ set(ours))}"
+    stale = [str(k) for k in ours if ours[k] != theirs[k]]
+    assert not stale, f"eo_moe_nb/ is out of sync with nbs/ in {stale}: run nbdev_export and commit"
+
+def test_allowed_cell_metadata_keeps_tags():
+    "settings.ini lets nbdev_clean keep cell `tags`, without which papermill's `parameters` tag is stripped."
+    ini = (ROOT/'settings.ini').read_text()
+    assert re.search(r'^allowed_cell_metadata_keys\s*=.*\btags\b', ini, re.M)
+
+@pytest.mark.parametrize('nb', EXPERIMENTS, ids=lambda p: p.name)
+def test_parameters_tag_survives_clean(nb, tmp_path):
+    "Each experiment notebook has exactly one `parameters` cell, still tagged after nbdev_clean."
+    cells = json.loads(_clean_copy(nb, tmp_path).read_text())['cells']
+    tagged = [c for c in cells if 'parameters' in c.get('metadata', {}).get('tags', [])]
+    assert len(tagged) == 1, f"{nb.name}: {len(tagged)} cells tagged 'parameters' after nbdev_clean"
+    src = ''.join(tagged[0]['source'])
+    for p in ('scale', 'out_dir'): assert re.search(rf'^{p}\s*[:=]', src, re.M), f"{nb.name}: no `{p}` parameter"
+
+def quick_start()->list[str]:
+    "The command lines of the README's quick-start block."
+    readme = (ROOT/'README.md').read_text()
+    m = re.search(r'## Quick start.*?```(?:bash|sh)?\n(.*?)```', readme, re.S)
+    assert m, 'README.md has no "## Quick start" code block'
+    return [l for l in m.group(1).splitlines() if l.strip() and not l.lstrip().startswith('#')]
+
+def test_readme_quick_start_is_two_commands():
+    cmds = quick_start()
+    assert len(cmds) == 2, cmds
+    assert 'papermill nbs/30_mapex_pretrain.ipynb' in cmds[0] and cmds[0].startswith('pip install torch==2.13.0 torchvision==0.28.0')
+    assert 'tests/run_all.py' in cmds[1] and cmds[1].startswith('pip install torch==2.13.0 torchvision==0.28.0')
+    ci = (ROOT/'.ci'/'run').read_text()
+    assert '## Quick start' in ci and 'cmds[1]' in ci, '.ci/run must run the README test command'
