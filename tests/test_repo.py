@@ -46,6 +46,10 @@ def test_parameters_tag_survives_clean(nb, tmp_path):
     assert len(tagged) == 1, f"{nb.name}: {len(tagged)} cells tagged 'parameters' after nbdev_clean"
     src = ''.join(tagged[0]['source'])
     for p in ('scale', 'out_dir'): assert re.search(rf'^{p}\s*[:=]', src, re.M), f"{nb.name}: no `{p}` parameter"
+    import papermill
+    declared = re.findall(r'^(\w+)\s*[:=]', src, re.M)
+    inferred = papermill.inspect_notebook(str(nb))  # what `papermill --help-notebook` documents
+    assert sorted(inferred) == sorted(declared), f"{nb.name}: papermill cannot parse {sorted(set(declared) - set(inferred))}"
 
 def quick_start()->list[str]:
     "The command lines of the README's quick-start block."
