@@ -49,6 +49,9 @@ def pytest_results(args:list[str])->list[tuple[str,str,float]]:
     return c.results
 
 def main():
+    # two notebooks run at once on CI's two cores: one torch thread each avoids oversubscription, which makes small
+    # models tens of times slower
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--flags', default='', help='nbdev test flags to run (e.g. "slow")')
     ap.add_argument('--only-notebooks', action='store_true'); ap.add_argument('--only-pytest', action='store_true')
