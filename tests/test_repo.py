@@ -65,3 +65,18 @@ def test_readme_quick_start_is_two_commands():
     assert 'tests/run_all.py' in cmds[1] and cmds[1].startswith('pip install torch==2.13.0 torchvision==0.28.0')
     ci = (ROOT/'.ci'/'run').read_text()
     assert '## Quick start' in ci and 'cmds[1]' in ci, '.ci/run must run the README test command'
+
+def _mixes_imports(src:str)->bool:
+    import ast
+    lines = src.splitlines()
+    if any(l.strip().startswith(('#|export', '#| export', '#|exporti', '#|exports', '#|eval: false', '#|hide')) for l in lines): return False
+    try: t = ast.parse('\n'.join(l for l in lines if not l.startswith(('%', '!'))))
+    except SyntaxError: return False
+    return any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in t.body) and any(not isinstance(n, (ast.Import, ast.ImportFrom)) for n in t.body)
+
+@pytest.mark.parametrize('nb', [p for p in NBS if p not in EXPERIMENTS], ids=lambda p: p.name)
+def test_no_cells_mixing_imports_and_code(nb):
+    "nbdev's docs processors execute every cell holding an import; one that also runs code breaks `nbdev_docs`."
+    cells = json.loads(nb.read_text())['cells']
+    bad = [i for i, c in enumerate(cells) if c['cell_type'] == 'code' and _mixes_imports(''.join(c['source']))]
+    assert not bad, f"{nb.name}: cells {bad} mix imports with code; put the imports in a cell of their own"
