@@ -80,3 +80,8 @@ def test_no_cells_mixing_imports_and_code(nb):
     cells = json.loads(nb.read_text())['cells']
     bad = [i for i, c in enumerate(cells) if c['cell_type'] == 'code' and _mixes_imports(''.join(c['source']))]
     assert not bad, f"{nb.name}: cells {bad} mix imports with code; put the imports in a cell of their own"
+
+def test_readme_is_index_page():
+    "README.md is the docs home page (nbs/index.ipynb), as nbdev_readme / `eo_moe_docs --readme` write it."
+    from eo_moe_nb.docs import readme_from_index
+    assert (ROOT/'README.md').read_text() == readme_from_index(ROOT/'nbs'/'index.ipynb'), "run `eo_moe_docs --readme`"

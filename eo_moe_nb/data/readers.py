@@ -229,10 +229,14 @@ def get_dls(ds:Dataset, # a dataset of dicts (e.g. `BenGeDataset`)
             valid_pct:float=0.2, # fraction of `ds` for validation
             seed:int=0, # split seed
             num_workers:int=0, # DataLoader workers
-            device=None # device for batches; None = fastai's default
+            device=None, # device for batches; None = fastai's default
+            n_inp:int=1 # how many leading keys are model inputs (the rest are targets)
            )->DataLoaders:
     "fastai `DataLoaders` over a seeded random split of `ds`, batches are tuples of `keys`."
     tr, va = split_indices(len(ds), valid_pct, seed)
     trn, val = KeysDataset(ds, keys, tr), KeysDataset(ds, keys, va)
-    return DataLoaders(DataLoader(trn, bs=bs, shuffle=True, drop_last=len(trn) > bs, num_workers=num_workers),
-                       DataLoader(val, bs=bs, shuffle=False, num_workers=num_workers), device=device)
+    dls = DataLoaders(DataLoader(trn, bs=bs, shuffle=True, drop_last=len(trn) > bs, num_workers=num_workers),
+                      DataLoader(val, bs=bs, shuffle=False, num_workers=num_workers), device=device)
+    if not 1 <= n_inp <= len(keys): raise ValueError(f"n_inp must be between 1 and {len(keys)} (the number of keys {keys}), got {n_inp}")
+    dls.n_inp = n_inp
+    return dls
