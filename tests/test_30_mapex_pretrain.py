@@ -12,8 +12,12 @@ def test_pretrain_tiny_writes_outputs_and_honours_parameters(tmp_path):
     m = json.loads((out/'pretrain_tiny_metrics.json').read_text())
     assert (m['epochs'], m['seed']) == (10, 3)               # the -p values, not the defaults (40 epochs, seed 0)
     assert m['last_epoch_train_loss'] < 0.8 * m['first_epoch_train_loss']
-    for f in ('pretrain_tiny_loss.png', 'pretrain_tiny_reconstructions.png', 'pretrain_tiny_recon_mse.csv', 'pretrain_tiny_recon_mse.md'):
+    for f in ('pretrain_tiny_loss.png', 'pretrain_tiny_reconstructions.png', 'pretrain_tiny_recon_mse.csv', 'pretrain_tiny_recon_mse.md',
+              'pretrain_tiny_routing.png', 'pretrain_tiny_routing.csv'):
         assert (out/f).stat().st_size > 100, f
+    assert m['model'].startswith('MAPEX')                     # model='auto' trains MAPEX
+    # modality routing: every modality's tokens go to exactly k=2 experts of each layer
+    assert all(len(e.split(': ')[1].split(',')) == 2 for layer in m['routing']['experts_per_modality'] for e in layer)
     md = (out/'pretrain_tiny_recon_mse.md').read_text()
     assert 'Scale: tiny' in md and 'synthetic' in md and 'Paper:' in md
     ck = torch.load(tmp_path/'ckpt'/'tiny_seed3'/'last.pth', weights_only=False)
