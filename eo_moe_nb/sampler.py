@@ -278,11 +278,19 @@ def mutation_rate(n_s:int, # target cells per stratum N_s
 
 def _bounds(n_s): return math.ceil(0.9*n_s - 1e-9), math.floor(1.1*n_s + 1e-9)
 
+def _repair_targets(n_s, repair):
+    "Sizes a too-large and a too-small candidate are repaired to."
+    lo, hi = _bounds(n_s)
+    if repair == 'bound': return hi, lo
+    if repair == 'target': return n_s, n_s
+    raise ValueError(f"Unknown repair {repair!r}: use 'bound' or 'target'")
+
 # %% ../nbs/09_sampler.ipynb #704cc29a
 def ga_select_ref(lon, lat, # (n_g,) cells of one joined stratum, degrees
                   n_s:int=100, T:int=2500, n_p:int=10, r_c:float=0.5,
                   r_m:float|None=None, # per-bit mutation rate; None = mutation_rate(n_s, n_g, mutation_rule)
                   mutation_rule:str='per_stratum', n_bins:int=32,
+                  repair:str='target', # 'target': prune/augment to N_s; 'bound': to 110 % / 90 % of N_s
                   seed=0, # int or sequence of ints for numpy's default_rng
                   history:bool=False)->np.ndarray:
     "Algorithm 2's GA on dense binary masks, one candidate at a time (reference): sorted indices of the best set."
@@ -291,6 +299,7 @@ def ga_select_ref(lon, lat, # (n_g,) cells of one joined stratum, degrees
     if n_g <= n_s: return np.arange(n_g)
     r_m = mutation_rate(n_s, n_g, mutation_rule) if r_m is None else r_m
     lo, hi = _bounds(n_s)
+    to_hi, to_lo = _repair_targets(n_s, repair)
     diam = stratum_diameter(lonlat_to_xyz(lon, lat))
     fit = lambda b: distance_entropy_ref(lon[b], lat[b], diam, n_bins)
     pop = []
@@ -309,8 +318,8 @@ def ga_select_ref(lon, lat, # (n_g,) cells of one joined stratum, degrees
                 child[diff] = np.where(u < 0.5, pop[a][diff], pop[b][diff])
             for pos in rng.integers(0, n_g, m[c]): child[pos] = ~child[pos]   # mutation: flip bits
             k = child.sum()
-            if k > hi: child[np.flatnonzero(child)[rng.choice(k, k-hi, replace=False)]] = False   # prune
-            elif k < lo: child[np.flatnonzero(~child)[rng.choice(n_g-k, lo-k, replace=False)]] = True  # augment
+            if k > hi: child[np.flatnonzero(child)[rng.choice(k, k-to_hi, replace=False)]] = False   # prune
+            elif k < lo: child[np.flatnonzero(~child)[rng.choice(n_g-k, to_lo-k, replace=False)]] = True  # augment
             new.append(child)
         pop = new
         f = np.array([f[e]] + [fit(b) for b in pop[1:]]); hist.append(f.max())
@@ -349,6 +358,7 @@ def ga_select(lon, lat, # (n_g,) cells of one joined stratum, degrees
               n_s:int=100, T:int=2500, n_p:int=10, r_c:float=0.5,
               r_m:float|None=None, # per-bit mutation rate; None = mutation_rate(n_s, n_g, mutation_rule)
               mutation_rule:str='per_stratum', n_bins:int=32,
+              repair:str='target', # 'target': prune/augment to N_s; 'bound': to 110 % / 90 % of N_s
               seed=0, # int or sequence of ints for numpy's default_rng
               history:bool=False)->np.ndarray:
     "Algorithm 2's GA on sparse index sets with batched fitness (fast path; same result as `ga_select_ref`)."
@@ -357,6 +367,7 @@ def ga_select(lon, lat, # (n_g,) cells of one joined stratum, degrees
     if n_g <= n_s: return np.arange(n_g)
     r_m = mutation_rate(n_s, n_g, mutation_rule) if r_m is None else r_m
     lo, hi = _bounds(n_s)
+    to_hi, to_lo = _repair_targets(n_s, repair)
     xyz = lonlat_to_xyz(lon, lat); diam = stratum_diameter(xyz)
     mark = np.zeros(n_g, np.int8)                                     # scratch for set operations
     def pad(sets):
@@ -378,8 +389,8 @@ def ga_select(lon, lat, # (n_g,) cells of one joined stratum, degrees
             else: child = A
             child = _toggle(child, rng.integers(0, n_g, m[c]), mark)
             k = len(child)
-            if k > hi: child = np.delete(child, rng.choice(k, k-hi, replace=False))
-            elif k < lo: child = np.sort(np.concatenate([child, _nth_missing(child, rng.choice(n_g-k, lo-k, replace=False))]))
+            if k > hi: child = np.delete(child, rng.choice(k, k-to_hi, replace=False))
+            elif k < lo: child = np.sort(np.concatenate([child, _nth_missing(child, rng.choice(n_g-k, to_lo-k, replace=False))]))
             new.append(child)
         pop = new
         f = np.r_[f[e], distance_entropy(xyz, pad(pop[1:]), diam, n_bins)]; hist.append(f.max())
@@ -396,6 +407,7 @@ def stratified_sample(cells:pd.DataFrame, # Alg. 1 output: lon, lat, u, v, strat
                       method:str='ga', # 'ga' (MTom_mu) or 'random' (MTom_r)
                       T:int=2500, n_p:int=10, r_c:float=0.5,
                       mutation_rule:str='per_stratum', # see `mutation_rate`
+                      repair:str='target', # 'target' or 'bound', see `ga_select`
                       n_bins:int=32, seed:int=0,
                       n_jobs:int=1 # worker processes for the GA
                      )->pd.DataFrame:
@@ -412,7 +424,7 @@ def stratified_sample(cells:pd.DataFrame, # Alg. 1 output: lon, lat, u, v, strat
         jobs.sort(key=lambda j: -j[0])                                      # big strata first balance the workers
         lon, lat = cells.lon.to_numpy(), cells.lat.to_numpy()
         work = [(g, lon[idx], lat[idx], (seed, u, v)) for _, g, idx, u, v in jobs]
-        kw = dict(n_s=n_s, T=T, n_p=n_p, r_c=r_c, n_bins=n_bins, mutation_rule=mutation_rule)
+        kw = dict(n_s=n_s, T=T, n_p=n_p, r_c=r_c, n_bins=n_bins, mutation_rule=mutation_rule, repair=repair)
         idx_of = {g: idx for _, g, idx, _, _ in jobs}
         if n_jobs > 1:
             chunks = [(work[i::n_jobs], kw) for i in range(n_jobs)]
