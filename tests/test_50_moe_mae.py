@@ -49,3 +49,13 @@ def test_probe_loads_checkpoint_and_writes_tables(runs):
     t9 = pd.read_csv(out/'table9_tiny_sparsity_paper_preset.csv')
     assert t9.unique_k_with_bias.tolist() == t9.unique_k_paper.tolist()     # Table 9 reproduced by the paper preset
     assert abs(sum(m['utilization'][0]) - 1) < 1e-5
+
+def test_probe_pretrains_when_checkpoint_missing(tmp_path):
+    "Without a finished checkpoint, 51 runs 50 with the same scale, seed and checkpoint folder, then probes that model."
+    out, ck = tmp_path/'figs', tmp_path/'ckpt'
+    run_papermill('51_moe_mae_probe.ipynb', tmp_path, scale='tiny', epochs=3, max_iter=100, out_dir=str(out), ckpt_dir=str(ck))
+    m = json.loads((out/'probe_tiny_metrics.json').read_text())
+    assert m['trained_here'] is True and 'pretrained 3 epochs' in m['pretrain']
+    assert (ck/'tiny_seed0'/'pretrain_outputs'/'pretrain_tiny_metrics.json').exists()
+    assert torch.load(ck/'tiny_seed0'/'last.pth', weights_only=False)['epoch'] == 2
+    assert (out/'table5_tiny_benls_probe.csv').exists() and not (out/'pretrain_tiny_metrics.json').exists()
