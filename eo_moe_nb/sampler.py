@@ -140,7 +140,7 @@ def sample_raster(src, # GeoTIFF path, list of paths (mosaic, first covering fil
             v, k = sample_raster(s, lon[todo], lat[todo], nodata)
             if vals is None: vals = np.zeros(len(lon), v.dtype)
             vals[todo[k]] = v[k]; ok[todo[k]] = True
-        return vals, ok
+        return (np.zeros(len(lon), np.int64) if vals is None else vals), ok
     if hasattr(src, 'rio'): return _sample_dataarray(src, lon, lat, nodata)
     return _sample_file(src, lon, lat, nodata)
 

@@ -29,3 +29,23 @@ def test_sampling_tiny_writes_outputs_and_honours_parameters(tmp_path):
     assert sizes.max() <= 8 * 1.1 and len(sizes) == m['strata']                    # every stratum, 110 % bound at N_s = 8
     md = (out/'table2.md').read_text()
     assert 'scale `tiny`' in md and 'Paper:' in md and 'N_s = 8' in md
+
+def _beck():
+    from eo_moe_nb.core import shared_data_dir
+    sd = shared_data_dir()
+    p = sd/'climate_landcover_rasters'/'koppen_geiger_beck2018_1km_main_groups'/'KG_simplified_uint8.tif' if sd else None
+    return p if p is not None and p.exists() else None
+
+@pytest.mark.skipif(_beck() is None or not _have_default_rasters(), reason="shared climate rasters or default rasters absent")
+def test_sampling_tiny_any_geotiff(tmp_path):
+    "A user's climate GeoTIFF (the 1 km Beck main-group map, no-data 0) replaces the packaged one."
+    out = tmp_path/'figs'
+    import papermill as pm
+    pm.execute_notebook(str(ROOT/'nbs'/'40_csmoe_sampling.ipynb'), str(tmp_path/'run.ipynb'), cwd=str(ROOT/'nbs'),
+                        parameters=dict(scale='tiny', out_dir=str(out), climate_path=str(_beck()), T=5, n_jobs=1),
+                        kernel_name='python3', progress_bar=False)
+    m = json.loads((out/'metrics.json').read_text())
+    assert m['climate_path'] == str(_beck()) and m['stats']['MTom']['Climate zones'] == 5   # A, B, C, D, E
+    cells = pd.read_csv(out/'mtom_mu_cells.csv')
+    assert set(cells.u) <= {1, 2, 3, 4, 5} and 'climate' not in cells.columns and 'landcover' in cells.columns
+    assert 'KG_simplified_uint8.tif' in (out/'table2.md').read_text()
