@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_moe.ipynb #18d9a5a5
 from __future__ import annotations
-import math
+import math, contextlib
 from typing import Callable
 import torch
 import torch.nn as nn
@@ -28,13 +28,18 @@ def _act_backward(act:nn.Module, g:Tensor, a:Tensor)->Tensor:
         a = a.detach().requires_grad_()
         return torch.autograd.grad(act(a), a, g)[0]
 
+def _autocast_ctx(x:Tensor):
+    "(compute dtype under any active autocast, context that switches autocast off) for `x`'s device; meta has no autocast."
+    dev = x.device.type
+    if dev == 'meta': return x.dtype, contextlib.nullcontext()
+    return (torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype), torch.autocast(dev, enabled=False)
+
 class GroupedFFN(torch.autograd.Function):
     "Expert e's FFN on its block of rows; hand-written backward writing each expert's gradient into its slice."
     @staticmethod
     def forward(ctx, x, counts, w1, b1, w2, b2, act):
-        dev = x.device.type
-        dt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype
-        with torch.autocast(dev, enabled=False):
+        dt, no_autocast = _autocast_ctx(x)
+        with no_autocast:
             xc, w1c, b1c, w2c, b2c = (t.to(dt) for t in (x, w1, b1, w2, b2))
             pre, h = xc.new_empty(len(x), w1.shape[1]), xc.new_empty(len(x), w1.shape[1])
             out = xc.new_empty(len(x), w2.shape[1])
