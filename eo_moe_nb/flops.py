@@ -57,6 +57,11 @@ OP_RULES = { # op -> (field, fn(out, *args))
     aten.addmm.default: ('linear', lambda out, c, a, b, *r, **k: _mm(a, b)),
     aten.bmm.default: ('linear', lambda out, a, b: _bmm(a, b)),
     aten.baddbmm.default: ('linear', lambda out, c, a, b, *r, **k: _bmm(a, b)),
+    # the out= variants, which hand-written kernels such as 06_moe's GroupedFFN call (`out` arrives as a keyword)
+    aten.mm.out: ('linear', lambda res, a, b, **k: _mm(a, b)),
+    aten.addmm.out: ('linear', lambda res, c, a, b, *r, **k: _mm(a, b)),
+    aten.bmm.out: ('linear', lambda res, a, b, **k: _bmm(a, b)),
+    aten.baddbmm.out: ('linear', lambda res, c, a, b, *r, **k: _bmm(a, b)),
     aten.mv.default: ('linear', lambda out, a, v: a.numel()),
     aten.dot.default: ('linear', lambda out, a, b: a.numel()),
     aten.convolution.default: ('conv', _conv),
