@@ -85,3 +85,9 @@ def test_readme_is_index_page():
     "README.md is the docs home page (nbs/index.ipynb), as nbdev_readme / `eo_moe_docs --readme` write it."
     from eo_moe_nb.docs import readme_from_index
     assert (ROOT/'README.md').read_text() == readme_from_index(ROOT/'nbs'/'index.ipynb'), "run `eo_moe_docs --readme`"
+
+@pytest.mark.parametrize('nb', NBS, ids=lambda p: p.name)
+def test_notebook_has_python3_kernelspec(nb):
+    "papermill runs a notebook with the kernel its metadata names; jupytext conversions drop it."
+    ks = json.loads(nb.read_text())['metadata'].get('kernelspec', {})
+    assert ks.get('name') == 'python3', f"{nb.name} has no python3 kernelspec: add it (see _scratch/fix_meta.py in the notes)"
