@@ -66,20 +66,13 @@ def test_readme_quick_start_is_two_commands():
     ci = (ROOT/'.ci'/'run').read_text()
     assert '## Quick start' in ci and 'cmds[1]' in ci, '.ci/run must run the README test command'
 
-def _mixes_imports(src:str)->bool:
-    import ast
-    lines = src.splitlines()
-    if any(l.strip().startswith(('#|export', '#| export', '#|exporti', '#|exports', '#|eval: false', '#|hide')) for l in lines): return False
-    try: t = ast.parse('\n'.join(l for l in lines if not l.startswith(('%', '!'))))
-    except SyntaxError: return False
-    return any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in t.body) and any(not isinstance(n, (ast.Import, ast.ImportFrom)) for n in t.body)
-
 @pytest.mark.parametrize('nb', [p for p in NBS if p not in EXPERIMENTS], ids=lambda p: p.name)
 def test_no_cells_mixing_imports_and_code(nb):
     "nbdev's docs processors execute every cell holding an import; one that also runs code breaks `nbdev_docs`."
     cells = json.loads(nb.read_text())['cells']
-    bad = [i for i, c in enumerate(cells) if c['cell_type'] == 'code' and _mixes_imports(''.join(c['source']))]
-    assert not bad, f"{nb.name}: cells {bad} mix imports with code; put the imports in a cell of their own"
+    from fix_notebooks import mixes_imports
+    bad = [i for i, c in enumerate(cells) if c['cell_type'] == 'code' and mixes_imports(''.join(c['source']))]
+    assert not bad, f"{nb.name}: cells {bad} mix imports with code; put the imports in a cell of their own (tests/fix_notebooks.py)"
 
 def test_readme_is_index_page():
     "README.md is the docs home page (nbs/index.ipynb), as nbdev_readme / `eo_moe_docs --readme` write it."
@@ -90,4 +83,4 @@ def test_readme_is_index_page():
 def test_notebook_has_python3_kernelspec(nb):
     "papermill runs a notebook with the kernel its metadata names; jupytext conversions drop it."
     ks = json.loads(nb.read_text())['metadata'].get('kernelspec', {})
-    assert ks.get('name') == 'python3', f"{nb.name} has no python3 kernelspec: add it (see _scratch/fix_meta.py in the notes)"
+    assert ks.get('name') == 'python3', f"{nb.name} has no python3 kernelspec: add it (tests/fix_notebooks.py)"
