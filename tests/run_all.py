@@ -30,7 +30,7 @@ def notebook_results(flags:str='', n_workers:int=2)->list[tuple[str,str,float]]:
     skip_flags, force_flags = cfg.tst_flags.split(), flags.split()
     with working_directory(cfg.nbs_path):
         res = parallel(test_nb, to_run, skip_flags=skip_flags, force_flags=force_flags, n_workers=n_workers,
-                       basepath=cfg.config_path, pause=0.01, method='spawn')
+                       basepath=cfg.config_path, pause=0.01)  # default start method, as nbdev_test
     out = dict(zip(to_run, res))
     return [(f.name, 'skipped (papermill, see tests/)' if s else ('passed' if out[f][0] else 'failed'), 0. if s else out[f][1])
             for f, s in zip(files, skip)]
