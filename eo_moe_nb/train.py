@@ -104,7 +104,7 @@ def load_checkpoint(path:Path|str)->dict:
 class Checkpoint(Callback):
     "Save a resumable checkpoint after each epoch and keep a loss history; restore from `resume` if given."
     order = 65  # after Recorder (50) and ParamScheduler (60), before SkipToEpoch (70)
-    def __init__(self, path:Path|str, # checkpoint file (e.g. runs/exp/last.pth)
+    def __init__(self, path:Path|str|None, # checkpoint file (e.g. runs/exp/last.pth); None: keep the history only
                  resume:dict|None=None, # a loaded checkpoint to continue from
                  meta:dict|None=None): # extra information stored in every checkpoint (config, bands, dataset)
         store_attr()
@@ -129,6 +129,7 @@ class Checkpoint(Callback):
         if not self.trained: return  # an epoch skipped on resume
         self.history['epoch'].append(self.epoch)
         self.history['valid_loss'].append(self.vsum / self.vn if self.vn else float('nan'))
+        if self.path is None: return
         save_checkpoint(self.path, dict(model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(),
                                         epoch=self.epoch, n_epoch=self.n_epoch, train_iter=self.train_iter,
                                         rng=_rng_state(self.learn), history=self.history, meta=self.meta or {}))
@@ -162,9 +163,8 @@ def fit_warmup_cosine(learn:Learner, # from `mae_learner`
             raise ValueError(f"Checkpoint {ckpt} belongs to a {state['n_epoch']}-epoch run, not {n_epoch}: the schedule would differ")
         learn.model.load_state_dict(state['model'])
         learn.create_opt(); learn.opt.load_state_dict(state['opt'])
-    ck = Checkpoint(ckpt or Path(learn.path)/'last.pth', state, meta)
+    ck = Checkpoint(ckpt, state, meta)
     cbs = [ParamScheduler({'lr': warmup_cosine(lr, warmup_pct)}), ck] + list(cbs or [])
-    if ckpt is None: ck.after_epoch = lambda: ck.history['epoch'].append(ck.epoch) if ck.trained else None
     if state is None or state['epoch'] + 1 < n_epoch:
         learn.fit(n_epoch, cbs=cbs, start_epoch=ck.start_epoch)
     return ck.history
