@@ -28,10 +28,10 @@ def process_nb(src:Path, # a notebook of nbs/
     write_nb(nb, dst)
     return dst
 
-def _title(nb:dict, default:str)->str:
-    "The title nbdev's front-matter processor found, else `default`."
+def _fm_field(nb:dict, key:str, default:str|None=None)->str|None:
+    "Field `key` of the front matter nbdev's processor wrote (a raw `---` cell), else `default`."
     fm = [c for c in nb.cells if c.cell_type == 'raw' and c.source.startswith('---')]
-    m = re.search(r'^title:\s*(.+)$', fm[0].source, re.M) if fm else None
+    m = re.search(rf'^{key}:\s*(.+)$', fm[0].source, re.M) if fm else None
     return m.group(1).strip().strip('"\'') if m else default
 
 def nb_to_html(proc:Path, # a processed notebook
@@ -42,11 +42,9 @@ def nb_to_html(proc:Path, # a processed notebook
     import nbformat
     from nbconvert import HTMLExporter
     nb = nbformat.read(proc, as_version=4)
-    title = _title(nb, proc.stem)
-    fm = [c for c in nb.cells if c.cell_type == 'raw' and c.source.startswith('---')]
-    desc = re.search(r'^description:\s*(.+)$', fm[0].source, re.M) if fm else None
+    title, desc = _fm_field(nb, 'title', proc.stem), _fm_field(nb, 'description')
     nb.cells = [c for c in nb.cells if c.cell_type != 'raw']
-    head = f"# {title}\n\n" + (f"> {desc.group(1).strip().strip(chr(34))}\n" if desc else '')
+    head = f"# {title}\n\n" + (f"> {desc}\n" if desc else '')
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(head))
     for c in nb.cells:
         if c.cell_type != 'code': continue
@@ -82,7 +80,7 @@ def render_docs(nbs_path:Path|str|None=None, # notebooks folder; default: the pr
     proc = out/'_proc'
     parallel(_proc_one, [(p, proc/p.name) for p in srcs], n_workers=n_workers if n_workers > 1 else 0, method='spawn')
     import nbformat
-    pages = [(p.stem + '.html', _title(nbformat.read(proc/p.name, as_version=4), p.stem)) for p in srcs]
+    pages = [(p.stem + '.html', _fm_field(nbformat.read(proc/p.name, as_version=4), 'title', p.stem)) for p in srcs]
     nav = _nav(pages)
     for p in srcs: nb_to_html(proc/p.name, out/(p.stem + '.html'), nav)
     shutil.rmtree(proc)
