@@ -41,7 +41,7 @@ class MAPEXConfig:
     shared_expert:bool=False  # add an always-on shared expert to every MoE layer (Table 6)
     alpha:float=0.01          # weight of the load-balancing loss (Eq. 1)
     mask_ratio:float=0.75     # fraction of each modality's patches hidden from the encoder
-    modality_dropout:float=0.5 # fraction of modalities whose tokens are zeroed in each training batch (Table 5)
+    modality_dropout:float=0.5 # expected fraction of modalities whose tokens are zeroed in each training batch (Table 5)
     decoder_embed_dim:int=512 # D_d
     decoder_depth:int=8       # decoder blocks (dense), run once per modality
     decoder_num_heads:int=16  # decoder attention heads
@@ -61,9 +61,11 @@ register_preset('mapex', 'tiny', MAPEXConfig(img_size=32, patch_size=8, embed_di
 def modality_dropout(x:Tensor, # (B, M, ...) tokens grouped by modality
                      p:float # fraction of the M modalities to zero (the same ones for the whole batch)
                     )->Tensor: # (B, M, ...)
-    "Zero the tokens of `floor(p*M)` random modalities (at most M-1) for the whole batch."
+    "Zero the tokens of n random modalities (at most M-1) for the whole batch: n = p*M, rounded at random when fractional."
     M = x.shape[1]
-    n = min(int(p * M), M - 1)
+    n, frac = divmod(p * M, 1.)
+    if frac > 1e-9: n += float(torch.rand(()) < frac)      # no draw at whole p*M: the RNG stream stays as before
+    n = min(int(n), M - 1)
     keep = torch.ones(M, dtype=x.dtype, device=x.device)
     keep[torch.randperm(M, device=x.device)[:n]] = 0
     return x * keep.view(1, M, *([1] * (x.ndim - 2)))
