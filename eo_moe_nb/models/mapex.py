@@ -45,6 +45,7 @@ class MAPEXConfig:
     decoder_embed_dim:int=512 # D_d
     decoder_depth:int=8       # decoder blocks (dense), run once per modality
     decoder_num_heads:int=16  # decoder attention heads
+    decoder_mlp_ratio:float=4.0 # F_d / D_d of the dense decoder FFNs (kept when `mlp_ratio` varies, Fig. 4)
     norm_pix_loss:bool=True   # standardise each target patch by its own mean and variance (MAE)
     dispatch:str='sorted'     # sparse MoE dispatch of `06_moe`: 'sorted' or 'padded'
 
@@ -95,7 +96,7 @@ class MAPEX(nn.Module):
         self.decoder_embed = nn.Linear(D, Dd)
         self.mask_token = nn.Parameter(torch.zeros(Dd))
         self.register_buffer('decoder_pos_embed', sincos_pos_embed_2d(Dd, g, g)[None], persistent=False)
-        self.decoder_blocks = nn.ModuleList(Block(Dd, cfg.decoder_num_heads, cfg.mlp_ratio) for _ in range(cfg.decoder_depth))
+        self.decoder_blocks = nn.ModuleList(Block(Dd, cfg.decoder_num_heads, cfg.decoder_mlp_ratio) for _ in range(cfg.decoder_depth))
         self.decoder_norm = nn.LayerNorm(Dd)
         self.decoder_pred = nn.ModuleDict({m: nn.Linear(Dd, P * P * (b - a)) for m, (a, b) in chans.items()})
         self.target_fn = norm_patches if cfg.norm_pix_loss else nn.Identity()
