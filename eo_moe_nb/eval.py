@@ -18,9 +18,10 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.preprocessing import StandardScaler
 
 # %% auto #0
-__all__ = ['accuracy', 'average_accuracy', 'prf1', 'micro_map_reference', 'micro_map', 'confusion_matrix', 'miou', 'pool_tokens',
-           'extract_features', 'knn_indices', 'knn_scores', 'knn_predict', 'classification_metrics', 'knn_eval',
-           'linear_probe', 'cbir_f1_at_k', 'EncoderHead', 'SegHead', 'finetune', 'predict_eval', 'few_shot_indices']
+__all__ = ['accuracy', 'average_accuracy', 'prf1', 'micro_map_reference', 'micro_map', 'macro_map', 'confusion_matrix', 'miou',
+           'pool_tokens', 'extract_features', 'knn_indices', 'knn_scores', 'knn_predict', 'classification_metrics',
+           'knn_eval', 'linear_probe', 'cbir_f1_at_k', 'EncoderHead', 'SegHead', 'finetune', 'predict_eval',
+           'few_shot_indices']
 
 # %% ../nbs/14_eval.ipynb #8488dc85
 def _t(x)->Tensor:
@@ -104,6 +105,18 @@ def micro_map(y_true, # (N, C) multi-hot
     prec, rec = tp / called, tp / y.sum()
     drec = torch.diff(rec, prepend=rec.new_zeros(1))
     return (drec * prec).sum().item()
+
+# %% ../nbs/14_eval.ipynb #c354c9e3
+def macro_map(y_true, # (N, C) multi-hot
+              scores  # (N, C) scores, higher = more likely positive
+             )->float:
+    "Macro-averaged average precision: the mean AP of the classes with at least one positive (others skipped)."
+    y, s = _t(y_true).double(), _t(scores).double()
+    _check_same_shape(y, s, 'macro_map')
+    if y.ndim != 2: raise ValueError(f"macro_map takes (N, C) multi-hot labels, got shape {tuple(y.shape)}")
+    pos = (y.sum(0) > 0).nonzero().flatten().tolist()
+    if not pos: raise ValueError("macro_map needs at least one positive label")
+    return float(np.mean([micro_map(y[:, c], s[:, c]) for c in pos]))
 
 # %% ../nbs/14_eval.ipynb #125bb3bc
 def confusion_matrix(y_true, # (...) integer labels
@@ -210,7 +223,7 @@ def classification_metrics(y_true, # (N,) class indices or (N, C) multi-hot
     out = dict(accuracy=accuracy(y, p))
     if multilabel:
         out['subset_accuracy'] = (y == p).all(1).float().mean().item()
-        if scores is not None and y.sum() > 0: out['micro_map'] = micro_map(y, scores)
+        if scores is not None and y.sum() > 0: out['micro_map'], out['macro_map'] = micro_map(y, scores), macro_map(y, scores)
     else: out['average_accuracy'] = average_accuracy(y, p)
     for avg in ('micro', 'macro'):
         pr, rc, f1 = prf1(y, p, avg)
