@@ -241,6 +241,7 @@ def prune(model:MAPEX, # a pre-trained (unpruned) MAPEX
     p.route_ids = p.route_ids[ids].clone()
     p.modalities = [model.modalities[i] for i in ids]
     p.pruning.update(k=k or model.cfg.k, params_pruned=count_params(p))
+    p.cfg = replace(p.cfg, modality_dropout=0.)   # a downstream model always sees all of its modalities
     return p
 
 def param_counts(model:MAPEX # a full or pruned MAPEX
