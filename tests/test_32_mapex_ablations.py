@@ -25,6 +25,7 @@ def test_ablations_tiny_writes_tables_and_figures(tmp_path):
     assert t5.loc['RGB', ['drop0_paper', 'drop0.1_paper', 'drop0.5_paper']].tolist() == [65.8, 65.8, 67.2]
     assert t5.loc[MODS, 'drop0.5_ours'].tolist() == [round(m['knn_accuracy']['base'][k], 1) for k in MODS]   # ours: computed
     assert t5.loc[MODS, 'drop0_ours'].between(0, 100).all()
+    assert t5.loc[MODS, 'random_init_ours'].tolist() == [round(m['knn_accuracy_random_init'][k], 1) for k in MODS]
     t7 = pd.read_csv(out/'ablations_tiny_table7_routing.csv').set_index('modality')
     assert t7.loc['NIR', ['deterministic_paper', 'pos_embed_paper', 'modality_based_paper']].tolist() == [51.6, 55.9, 56.8]
     t8 = pd.read_csv(out/'ablations_tiny_table8_uni_multi.csv')
@@ -34,7 +35,7 @@ def test_ablations_tiny_writes_tables_and_figures(tmp_path):
     f6 = pd.read_csv(out/'ablations_tiny_fig6_specialization.csv', index_col=0)
     assert f6.shape == (6, 6) and f6.values.min() >= 0 and f6.values.max() <= 100
     agree = (out/'ablations_tiny_agreement.md').read_text()
-    assert all(i in agree for i in ('Table 5', 'Table 6', 'Table 7', 'Table 8', 'Fig. 4', 'Fig. 5', 'Fig. 6'))
+    assert all(i in agree for i in ('sanity', 'Table 5', 'Table 6', 'Table 7', 'Table 8', 'Fig. 4', 'Fig. 5', 'Fig. 6'))
     # a second run with a subset reuses the finished checkpoints (not rewritten) and gives the same numbers
     mtime = (ck/'tiny_seed1'/'dropout_0'/'last.pth').stat().st_mtime_ns
     run_papermill(NB, tmp_path/'again', scale='tiny', epochs=1, knn_k=3, seed=1, variants='dropout_0',
