@@ -8,7 +8,7 @@ bands at 40 px with metadata). Prints and writes seconds per step, images per se
 
 Random inputs test that the paper configurations build, train and fit in memory; they say nothing about accuracy.
 """
-import argparse, json, platform, time
+import argparse, json, platform, resource, time
 from pathlib import Path
 import torch
 from eo_moe_nb.core import get_config, set_seed, default_device
@@ -54,12 +54,12 @@ def run_case(name, scale, batch, steps, device, amp):
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         if cuda: torch.cuda.synchronize()
         if i: times.append(time.perf_counter() - t0)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     if not all(map(lambda v: v == v and abs(v) != float('inf'), losses)): raise RuntimeError(f"{name}: non-finite loss {losses}")
     s = sorted(times)[len(times) // 2]
     return dict(model=name, scale=scale, input=shape, params_M=round(n_params / 1e6, 2), batch=batch, steps=steps,
                 sec_per_step=round(s, 4), images_per_sec=round(batch / s, 1),
-                peak_mem_GiB=round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else None,
+                peak_mem_GiB=round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
                 loss_first=round(losses[0], 4), loss_last=round(losses[-1], 4))
 
 def main(argv=None):
@@ -81,7 +81,8 @@ def main(argv=None):
         print(json.dumps(r)); rows.append(r)
     head = list(rows[0])
     md = [f"# Training throughput, {a.scale} presets, random inputs\n",
-          f"Device: {what}; torch {torch.__version__}; AdamW; {'bf16 autocast' if a.amp else 'fp32'}; median of {a.steps} steps after one warm-up step. "
+          f"Device: {what}; torch {torch.__version__}; AdamW; {'bf16 autocast' if a.amp else 'fp32'}; median of {a.steps} steps after one warm-up step; "
+          f"peak_mem_GiB: {'peak GPU memory allocated' if device.type == 'cuda' else 'peak resident memory of the process so far (Linux ru_maxrss)'}. "
           f"Written by `tests/bench/paper_scale_smoke.py`.\n",
           '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     md += ['| ' + ' | '.join(str(r[k]) for k in head) + ' |' for r in rows]
