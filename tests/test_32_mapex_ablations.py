@@ -2,6 +2,7 @@
 ablations is written with the paper's numbers beside ours and the scale stated, -p values are honoured, and a second
 run reuses the finished checkpoints."""
 import json
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_papermill
@@ -36,6 +37,13 @@ def test_ablations_tiny_writes_tables_and_figures(tmp_path):
     assert f6.shape == (6, 6) and f6.values.min() >= 0 and f6.values.max() <= 100
     agree = (out/'ablations_tiny_agreement.md').read_text()
     assert all(i in agree for i in ('sanity', 'Table 5', 'Table 6', 'Table 7', 'Table 8', 'Fig. 4', 'Fig. 5', 'Fig. 6'))
+    # verdicts follow the numbers: direction, and 'within noise' below one binomial standard error
+    p = np.mean(list(m['knn_accuracy']['base'].values())) / 100
+    assert abs(m['se_points'] - 100 * np.sqrt(p * (1 - p) / m['n_knn_eval'])) < 1e-9 and 'within noise' in agree
+    mu = {v: np.mean(list(m['knn_accuracy'][v].values())) for v in ('base', 'dropout_0', 'dropout_0.1')}
+    gap = mu['base'] - max(mu['dropout_0'], mu['dropout_0.1'])
+    verdict = {a['item']: a['agrees'] for a in m['agreement']}['Table 5']
+    assert verdict == ('yes' if gap > 0 else 'no') + (' (within noise)' if abs(gap) < m['se_points'] else ''), (verdict, gap)
     # a second run with a subset reuses the finished checkpoints (not rewritten) and gives the same numbers
     mtime = (ck/'tiny_seed1'/'dropout_0'/'last.pth').stat().st_mtime_ns
     run_papermill(NB, tmp_path/'again', scale='tiny', epochs=1, knn_k=3, seed=1, variants='dropout_0',
