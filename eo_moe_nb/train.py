@@ -48,13 +48,13 @@ class SelfSupervised(Callback):
         if not len(self.learn.yb): self.learn.yb = (self.learn.xb[0],)
 
 class MoEAuxLoss(Callback):
-    "Add `alpha` times the auxiliary losses that MoE layers leave in `module.aux_loss`, and keep their routing stats."
+    "Add `alpha` times the auxiliary losses that MoE layers leave in `module.aux_loss`, and keep their routing stats in `routing_history`."
     order = 10
     def __init__(self, alpha:float=0.01): # weight of the auxiliary loss (MAPEX alpha)
         store_attr()
     def before_fit(self):
         self.moe_layers = [m for m in self.learn.model.modules() if hasattr(m, 'aux_loss')]
-        self.stats = []
+        self.routing_history = [] # per training batch: [routing_stats of each MoE layer]
     def after_loss(self):
         if not self.moe_layers: return
         aux = sum(m.aux_loss for m in self.moe_layers)
@@ -63,7 +63,7 @@ class MoEAuxLoss(Callback):
         self.learn.aux_loss = aux.detach() if torch.is_tensor(aux) else torch.tensor(aux)
     def after_batch(self):
         if self.training and self.moe_layers:
-            self.stats.append([getattr(m, 'routing_stats', {}) for m in self.moe_layers])
+            self.routing_history.append([getattr(m, 'routing_stats', {}) for m in self.moe_layers])
 
 class FailOnNonFinite(Callback):
     "Stop with an error at the first non-finite loss, naming the epoch and step (MAE's fail-fast)."
