@@ -13,17 +13,23 @@ from torch import Tensor
 from .routers import Routing, SoftRouting, TopKRouter, SoftMoERouter
 
 # %% auto #0
-__all__ = ['GroupedFFN', 'FFNExperts', 'SwiGLUExperts', 'sparse_moe_reference', 'dispatch_sorted', 'dispatch_padded',
-           'per_modality_mean', 'sparse_routing_stats', 'SparseMoE', 'soft_routing_stats', 'SoftMoE']
+__all__ = ['storage_refs', 'Workspace', 'GroupedFFN', 'BatchedFFN', 'FFNExperts', 'SwiGLUExperts', 'sparse_moe_reference',
+           'dispatch_sorted', 'dispatch_padded', 'per_modality_mean', 'sparse_routing_stats', 'SparseMoE',
+           'soft_routing_stats', 'SoftMoE']
 
 # %% ../nbs/06_moe.ipynb #3b936df3
 def _uniform_(t:Tensor, fan_in:int)->Tensor:
     b = 1 / math.sqrt(fan_in)
     return nn.init.uniform_(t, -b, b)
 
+def _act_out(act:nn.Module, a:Tensor, out:Tensor)->Tensor:
+    "`act(a)` written into `out`; GELU without a temporary."
+    if type(act) is nn.GELU: return torch.ops.aten.gelu.out(a, approximate=act.approximate, out=out)
+    return out.copy_(act(a))
+
 def _act_backward(act:nn.Module, g:Tensor, a:Tensor)->Tensor:
-    "Gradient through the activation `act` at pre-activation `a`, for incoming gradient `g`."
-    if type(act) is nn.GELU: return torch.ops.aten.gelu_backward(g, a, approximate=act.approximate)
+    "Gradient through the activation `act` at pre-activation `a`, for incoming gradient `g` (GELU: written over `g`)."
+    if type(act) is nn.GELU: return torch.ops.aten.gelu_backward.grad_input(g, a, approximate=act.approximate, grad_input=g)
     with torch.enable_grad():
         a = a.detach().requires_grad_()
         return torch.autograd.grad(act(a), a, g)[0]
@@ -34,21 +40,46 @@ def _autocast_ctx(x:Tensor):
     if dev == 'meta': return x.dtype, contextlib.nullcontext()
     return (torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype), torch.autocast(dev, enabled=False)
 
+_use_count = getattr(torch._C, '_storage_Use_Count', None)
+
+def storage_refs(t:Tensor)->int:
+    "How many tensors (views included) share `t`'s memory, plus one; -1 where this torch build cannot tell."
+    return _use_count(t.untyped_storage()._cdata) if _use_count else -1
+
+class Workspace:
+    "A layer's large per-step blocks, kept between steps and handed out again only while nothing else holds them."
+    def __init__(self): self.bufs, self.refs = {}, {}
+
+    def get(self,
+            key:str, # which block
+            shape:tuple, # its shape
+            like:Tensor # its dtype and device
+           )->Tensor: # uninitialised, contiguous, a view of the kept block or a fresh tensor
+        k, n = (key, like.dtype, like.device), math.prod(shape)
+        b = self.bufs.get(k)
+        if b is None or b.numel() < n:
+            b = self.bufs[k] = like.new_empty(n)
+            self.refs[k] = storage_refs(b)
+        if storage_refs(b) != self.refs[k] or self.refs[k] < 0: return like.new_empty(shape)   # still in use elsewhere
+        return b[:n].view(shape)
+
+    def __getstate__(self): return {'bufs': {}, 'refs': {}}   # copies and pickles of a layer start empty
+
 class GroupedFFN(torch.autograd.Function):
     "Expert e's FFN on its block of rows; hand-written backward writing each expert's gradient into its slice."
     @staticmethod
-    def forward(ctx, x, counts, w1, b1, w2, b2, act):
+    def forward(ctx, x, counts, w1, b1, w2, b2, act, ws):
         dt, no_autocast = _autocast_ctx(x)
         with no_autocast:
             xc, w1c, b1c, w2c, b2c = (t.to(dt) for t in (x, w1, b1, w2, b2))
-            pre, h = xc.new_empty(len(x), w1.shape[1]), xc.new_empty(len(x), w1.shape[1])
-            out = xc.new_empty(len(x), w2.shape[1])
+            shape = (len(x), w1.shape[1])
+            pre, h, out = ws.get('pre', shape, xc), ws.get('act', shape, xc), xc.new_empty(len(x), w2.shape[1])
             for e, (xe, pe, he, oe) in enumerate(zip(xc.split(counts), pre.split(counts), h.split(counts), out.split(counts))):
                 torch.addmm(b1c[e], xe, w1c[e].t(), out=pe)          # one expert at a time, so that its
-                he.copy_(act(pe))                                    # activations stay in cache
+                _act_out(act, pe, he)                                # activations stay in cache
                 torch.addmm(b2c[e], he, w2c[e].t(), out=oe)
         ctx.save_for_backward(xc, pre, h, w1c, w2c)
-        ctx.counts, ctx.act, ctx.dtypes = counts, act, (x.dtype, w1.dtype, b1.dtype, w2.dtype, b2.dtype)
+        ctx.counts, ctx.act, ctx.ws, ctx.dtypes = counts, act, ws, (x.dtype, w1.dtype, b1.dtype, w2.dtype, b2.dtype)
         return out
 
     @staticmethod
@@ -56,7 +87,7 @@ class GroupedFFN(torch.autograd.Function):
         x, pre, h, w1, w2 = ctx.saved_tensors
         cs = ctx.counts
         gy = gy.to(x.dtype).contiguous()
-        gw1, gw2, gx = torch.empty_like(w1), torch.empty_like(w2), torch.empty_like(x)
+        gw1, gw2, gx = ctx.ws.get('grad_w1', w1.shape, w1), ctx.ws.get('grad_w2', w2.shape, w2), torch.empty_like(x)
         gb1, gb2 = w1.new_empty(len(w1), 1, w1.shape[1]), w2.new_empty(len(w2), 1, w2.shape[1])
         for e, (xe, pe, he, ge, gxe) in enumerate(zip(x.split(cs), pre.split(cs), h.split(cs), gy.split(cs), gx.split(cs))):
             torch.mm(ge.t(), he, out=gw2[e]); torch.sum(ge, 0, keepdim=True, out=gb2[e])
@@ -64,7 +95,36 @@ class GroupedFFN(torch.autograd.Function):
             torch.mm(ga.t(), xe, out=gw1[e]); torch.sum(ga, 0, keepdim=True, out=gb1[e])
             torch.mm(ga, w1[e], out=gxe)
         dx, d1, db1, d2, db2 = ctx.dtypes
-        return gx.to(dx), None, gw1.to(d1), gb1.to(db1), gw2.to(d2), gb2.to(db2), None
+        return gx.to(dx), None, gw1.to(d1), gb1.to(db1), gw2.to(d2), gb2.to(db2), None, None
+
+class BatchedFFN(torch.autograd.Function):
+    "All E experts' FFNs as batched matmuls on (E, N, D), computed transposed; hand-written backward."
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2, act, ws):
+        dt, no_autocast = _autocast_ctx(x)
+        with no_autocast:
+            xc, w1c, b1c, w2c, b2c = (t.to(dt) for t in (x, w1, b1, w2, b2))
+            # y^T = W2 act(W1 x^T + b1) + b2: the weights are the untransposed left operands, on CPU about 1.3x
+            # faster than x W1^T at CSMoE's shape (a side measurement)
+            shape = (len(w1), w1.shape[1], x.shape[1])                                   # (E, F, N)
+            pre = torch.baddbmm(b1c.transpose(1, 2), w1c, xc.transpose(1, 2), out=ws.get('pre', shape, xc))
+            h = _act_out(act, pre, ws.get('act', shape, xc))
+            out = torch.baddbmm(b2c.transpose(1, 2), w2c, h)                              # (E, D, N)
+        ctx.save_for_backward(xc, pre, h, w1c, w2c)
+        ctx.act, ctx.ws, ctx.dtypes = act, ws, (x.dtype, w1.dtype, b1.dtype, w2.dtype, b2.dtype)
+        return out.transpose(1, 2)
+
+    @staticmethod
+    def backward(ctx, gy):                                                                # (E, N, D)
+        x, pre, h, w1, w2 = ctx.saved_tensors
+        gyt = gy.to(x.dtype).transpose(1, 2)                                              # (E, D, N)
+        gw2 = torch.bmm(gyt, h.transpose(1, 2), out=ctx.ws.get('grad_w2', w2.shape, w2))
+        ga = _act_backward(ctx.act, torch.bmm(w2.transpose(1, 2), gyt, out=ctx.ws.get('grad_act', pre.shape, pre)), pre)
+        gw1 = torch.bmm(ga, x, out=ctx.ws.get('grad_w1', w1.shape, w1))
+        gx = torch.bmm(ga.transpose(1, 2), w1)
+        dx, d1, db1, d2, db2 = ctx.dtypes
+        return (gx.to(dx), gw1.to(d1), ga.sum(2).unsqueeze(1).to(db1), gw2.to(d2), gyt.sum(2).unsqueeze(1).to(db2),
+                None, None)
 
 class FFNExperts(nn.Module):
     "`E` two-layer FFN experts (Linear, activation, Linear) held as batched weights."
@@ -81,14 +141,12 @@ class FFNExperts(nn.Module):
         self.w2 = nn.Parameter(_uniform_(torch.empty(n_experts, dim, hidden), hidden))  # (E, D, F)
         self.b2 = nn.Parameter(_uniform_(torch.empty(n_experts, 1, dim), hidden))
         self.act = act_layer()
+        self.workspace = Workspace() # activations and weight gradients reused across steps (see above)
         self.per_expert = ('w1', 'b1', 'w2', 'b2') # parameters with a leading E axis (sliced by pruning)
 
     def forward(self, xe:Tensor # (E, N, D) rows for each expert
                )->Tensor: # (E, N, D)
-        # computed transposed, y^T = W2 act(W1 x^T + b1) + b2, so that the weights are the untransposed left
-        # operand: on CPU about 1.3x faster than x W1^T at CSMoE's shape (a side measurement)
-        a = torch.bmm(self.w1, xe.transpose(1, 2)) + self.b1.transpose(1, 2)        # (E, F, N)
-        return (torch.bmm(self.w2, self.act(a)) + self.b2.transpose(1, 2)).transpose(1, 2)
+        return BatchedFFN.apply(xe, self.w1, self.b1, self.w2, self.b2, self.act, self.workspace)
 
     hidden = forward
     def expert(self, x:Tensor, # (N, D) tokens of expert e
@@ -100,7 +158,7 @@ class FFNExperts(nn.Module):
                 counts:list[int] # rows of each expert, sum M
                )->Tensor: # (M, D)
         "Each expert on its block of rows: one matmul chain per expert (`GroupedFFN`)."
-        return GroupedFFN.apply(x, counts, self.w1, self.b1, self.w2, self.b2, self.act)
+        return GroupedFFN.apply(x, counts, self.w1, self.b1, self.w2, self.b2, self.act, self.workspace)
 
     def post(self, h:Tensor, # (N, D) gated sum of expert outputs
              x:Tensor # (N, D) the tokens (unused)
