@@ -48,13 +48,20 @@ def storage_refs(t:Tensor)->int:
 
 class Workspace:
     "A layer's large per-step blocks, kept between steps and handed out again only while nothing else holds them."
-    def __init__(self): self.bufs, self.refs = {}, {}
+    def __init__(self, keep:bool=True # False: every `get` allocates afresh
+                ): self.keep, self.bufs, self.refs = keep, {}, {}
+
+    def for_pass(self, x:Tensor # the layer's input
+                )->Workspace: # self, or one that keeps nothing
+        "This workspace for a training pass on the CPU (glibc's `malloc`); otherwise (inference, CUDA's caching allocator) none."
+        return self if torch.is_grad_enabled() and x.device.type == 'cpu' else _NO_WORKSPACE
 
     def get(self,
             key:str, # which block
             shape:tuple, # its shape
             like:Tensor # its dtype and device
            )->Tensor: # uninitialised, contiguous, a view of the kept block or a fresh tensor
+        if not self.keep: return like.new_empty(shape)
         k, n = (key, like.dtype, like.device), math.prod(shape)
         b = self.bufs.get(k)
         if b is None or b.numel() < n:
@@ -63,7 +70,9 @@ class Workspace:
         if storage_refs(b) != self.refs[k] or self.refs[k] < 0: return like.new_empty(shape)   # still in use elsewhere
         return b[:n].view(shape)
 
-    def __getstate__(self): return {'bufs': {}, 'refs': {}}   # copies and pickles of a layer start empty
+    def __getstate__(self): return {'keep': self.keep, 'bufs': {}, 'refs': {}}   # copies and pickles start empty
+
+_NO_WORKSPACE = Workspace(keep=False)
 
 class GroupedFFN(torch.autograd.Function):
     "Expert e's FFN on its block of rows; hand-written backward writing each expert's gradient into its slice."
@@ -119,7 +128,7 @@ class BatchedFFN(torch.autograd.Function):
         x, pre, h, w1, w2 = ctx.saved_tensors
         gyt = gy.to(x.dtype).transpose(1, 2)                                              # (E, D, N)
         gw2 = torch.bmm(gyt, h.transpose(1, 2), out=ctx.ws.get('grad_w2', w2.shape, w2))
-        ga = _act_backward(ctx.act, torch.bmm(w2.transpose(1, 2), gyt, out=ctx.ws.get('grad_act', pre.shape, pre)), pre)
+        ga = _act_backward(ctx.act, torch.bmm(w2.transpose(1, 2), gyt), pre)                  # (E, F, N)
         gw1 = torch.bmm(ga, x, out=ctx.ws.get('grad_w1', w1.shape, w1))
         gx = torch.bmm(ga.transpose(1, 2), w1)
         dx, d1, db1, d2, db2 = ctx.dtypes
@@ -146,7 +155,7 @@ class FFNExperts(nn.Module):
 
     def forward(self, xe:Tensor # (E, N, D) rows for each expert
                )->Tensor: # (E, N, D)
-        return BatchedFFN.apply(xe, self.w1, self.b1, self.w2, self.b2, self.act, self.workspace)
+        return BatchedFFN.apply(xe, self.w1, self.b1, self.w2, self.b2, self.act, self.workspace.for_pass(xe))
 
     hidden = forward
     def expert(self, x:Tensor, # (N, D) tokens of expert e
@@ -158,7 +167,7 @@ class FFNExperts(nn.Module):
                 counts:list[int] # rows of each expert, sum M
                )->Tensor: # (M, D)
         "Each expert on its block of rows: one matmul chain per expert (`GroupedFFN`)."
-        return GroupedFFN.apply(x, counts, self.w1, self.b1, self.w2, self.b2, self.act, self.workspace)
+        return GroupedFFN.apply(x, counts, self.w1, self.b1, self.w2, self.b2, self.act, self.workspace.for_pass(x))
 
     def post(self, h:Tensor, # (N, D) gated sum of expert outputs
              x:Tensor # (N, D) the tokens (unused)
