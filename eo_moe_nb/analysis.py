@@ -121,7 +121,7 @@ def expert_maps(fn:Callable[[], Tensor], # runs the model once on the batch and 
     finally: h.remove()
     if not cap: raise ValueError("fn did not run the MoE layer: pass a function that runs the model through `moe`")
     terms = expert_terms(moe, cap['x'], **cap['kw'])                       # (B, N, E, D)
-    if check: torch.testing.assert_close(terms.sum(-2) + moe._shared(cap['x']), cap['y'], rtol=1e-4, atol=1e-4)
+    if check: torch.testing.assert_close(terms.sum(-2) + moe.shared_term(cap['x']), cap['y'], rtol=1e-4, atol=1e-4)
     abl = []
     for e in range(moe.n_experts):
         with ablate_expert(moe, e): abl.append((z - fn()).norm(dim=-1))

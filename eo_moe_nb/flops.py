@@ -169,7 +169,7 @@ def sparse_moe_rule(m:SparseMoE, # the layer
     K, E = r.idx.shape[-1], m.n_experts
     with fc.scaled(N * K / E): m.experts.grouped(x.new_zeros(E, D), [1] * E)   # one row per expert, N K / E times
     m.experts.post(x.new_zeros(N, m.experts.out_dim), x.reshape(N, D))
-    return x.new_zeros(x.shape) + m._shared(x)
+    return x.new_zeros(x.shape) + m.shared_term(x)
 
 register_flop_rule(SparseMoE, sparse_moe_rule);
 

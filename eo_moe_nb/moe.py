@@ -304,7 +304,7 @@ class SparseMoE(nn.Module):
         self.router = router(dim, n_experts, k)
         self.experts = experts(n_experts, dim, hidden)
         self.shared = experts(1, dim, hidden) if shared_expert else None
-        self._shared = self._shared_out if shared_expert else _no_shared
+        self.shared_term = self._shared_out if shared_expert else _no_shared # x -> the shared expert's output (or 0)
         dispatches = {'sorted': dispatch_sorted, 'padded': dispatch_padded}
         if dispatch not in dispatches: raise ValueError(f"dispatch must be one of {list(dispatches)}, got {dispatch!r}")
         self._dispatch = dispatches[dispatch]
@@ -324,7 +324,7 @@ class SparseMoE(nn.Module):
         y = self._dispatch(x.reshape(-1, D), r.weights.reshape(-1, K), r.idx.reshape(-1, K), self.experts)
         self.aux_loss = self.aux_weight * self.aux_fn(r)
         self.routing_stats = sparse_routing_stats(r, route_kw.get('modality'), self.n_modalities)
-        return y.view(x.shape) + self._shared(x)
+        return y.view(x.shape) + self.shared_term(x)
 
 # %% ../nbs/06_moe.ipynb #11c4ea90
 def soft_routing_stats(r:SoftRouting, # routing of a (B, L) batch
