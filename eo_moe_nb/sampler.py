@@ -285,6 +285,11 @@ def _repair_targets(n_s, repair):
     if repair == 'target': return n_s, n_s
     raise ValueError(f"Unknown repair {repair!r}: use 'bound' or 'target'")
 
+def _ga_params(n_g, n_s, r_m, mutation_rule, repair, seed):
+    "Both GAs' settings for a stratum of n_g > N_s cells: rng, mutation rate, size bounds (lo, hi), repair targets (to_hi, to_lo)."
+    r_m = mutation_rate(n_s, n_g, mutation_rule) if r_m is None else r_m
+    return np.random.default_rng(seed), r_m, _bounds(n_s), _repair_targets(n_s, repair)
+
 # %% ../nbs/09_sampler.ipynb #704cc29a
 def ga_select_ref(lon, lat, # (n_g,) cells of one joined stratum, degrees
                   n_s:int=100, T:int=2500, n_p:int=10, r_c:float=0.5,
@@ -295,11 +300,9 @@ def ga_select_ref(lon, lat, # (n_g,) cells of one joined stratum, degrees
                   history:bool=False)->np.ndarray:
     "Algorithm 2's GA on dense binary masks, one candidate at a time (reference): sorted indices of the best set."
     lon, lat = np.asarray(lon, np.float64), np.asarray(lat, np.float64)
-    n_g = len(lon); rng = np.random.default_rng(seed)
+    n_g = len(lon)
     if n_g <= n_s: return np.arange(n_g)
-    r_m = mutation_rate(n_s, n_g, mutation_rule) if r_m is None else r_m
-    lo, hi = _bounds(n_s)
-    to_hi, to_lo = _repair_targets(n_s, repair)
+    rng, r_m, (lo, hi), (to_hi, to_lo) = _ga_params(n_g, n_s, r_m, mutation_rule, repair, seed)
     diam = stratum_diameter(lonlat_to_xyz(lon, lat))
     fit = lambda b: distance_entropy_ref(lon[b], lat[b], diam, n_bins)
     pop = []
@@ -363,11 +366,9 @@ def ga_select(lon, lat, # (n_g,) cells of one joined stratum, degrees
               history:bool=False)->np.ndarray:
     "Algorithm 2's GA on sparse index sets with batched fitness (fast path; same result as `ga_select_ref`)."
     lon, lat = np.asarray(lon, np.float64), np.asarray(lat, np.float64)
-    n_g = len(lon); rng = np.random.default_rng(seed)
+    n_g = len(lon)
     if n_g <= n_s: return np.arange(n_g)
-    r_m = mutation_rate(n_s, n_g, mutation_rule) if r_m is None else r_m
-    lo, hi = _bounds(n_s)
-    to_hi, to_lo = _repair_targets(n_s, repair)
+    rng, r_m, (lo, hi), (to_hi, to_lo) = _ga_params(n_g, n_s, r_m, mutation_rule, repair, seed)
     xyz = lonlat_to_xyz(lon, lat); diam = stratum_diameter(xyz)
     mark = np.zeros(n_g, np.int8)                                     # scratch for set operations
     def pad(sets):
