@@ -128,12 +128,12 @@ class BatchedFFN(torch.autograd.Function):
         x, pre, h, w1, w2 = ctx.saved_tensors
         gyt = gy.to(x.dtype).transpose(1, 2)                                              # (E, D, N)
         gw2 = torch.bmm(gyt, h.transpose(1, 2), out=ctx.ws.get('grad_w2', w2.shape, w2))
-        ga = _act_backward(ctx.act, torch.bmm(w2.transpose(1, 2), gyt), pre)                  # (E, F, N)
-        gw1 = torch.bmm(ga, x, out=ctx.ws.get('grad_w1', w1.shape, w1))
-        gx = torch.bmm(ga.transpose(1, 2), w1)
+        gw1, gx, gb1 = ctx.ws.get('grad_w1', w1.shape, w1), x.new_empty(x.shape), w1.new_empty(len(w1), 1, w1.shape[1])
+        for e in range(len(w1)):   # expert by expert, so that the activation gradient is (F, N), not an (E, F, N) block
+            ga = _act_backward(ctx.act, w2[e].t() @ gyt[e], pre[e])
+            torch.mm(ga, x[e], out=gw1[e]); torch.sum(ga, 1, out=gb1[e, 0]); torch.mm(ga.t(), w1[e], out=gx[e])
         dx, d1, db1, d2, db2 = ctx.dtypes
-        return (gx.to(dx), gw1.to(d1), ga.sum(2).unsqueeze(1).to(db1), gw2.to(d2), gyt.sum(2).unsqueeze(1).to(db2),
-                None, None)
+        return gx.to(dx), gw1.to(d1), gb1.to(db1), gw2.to(d2), gyt.sum(2).unsqueeze(1).to(db2), None, None
 
 class FFNExperts(nn.Module):
     "`E` two-layer FFN experts (Linear, activation, Linear) held as batched weights."
