@@ -62,13 +62,15 @@ class Workspace:
             like:Tensor # its dtype and device
            )->Tensor: # uninitialised, contiguous, a view of the kept block or a fresh tensor
         if not self.keep: return like.new_empty(shape)
-        k, n = (key, like.dtype, like.device), math.prod(shape)
-        b = self.bufs.get(k)
-        if b is None or b.numel() < n:
-            b = self.bufs[k] = like.new_empty(n)
-            self.refs[k] = storage_refs(b)
-        if storage_refs(b) != self.refs[k] or self.refs[k] < 0: return like.new_empty(shape)   # still in use elsewhere
-        return b[:n].view(shape)
+        n = math.prod(shape)
+        for slot in range(2):   # a second block for when the first is still held, e.g. by a `.grad` zeroed in place
+            k = (key, slot, like.dtype, like.device)
+            b = self.bufs.get(k)
+            if b is None or b.numel() < n:
+                b = self.bufs[k] = like.new_empty(n)
+                self.refs[k] = storage_refs(b)
+            if self.refs[k] >= 0 and storage_refs(b) == self.refs[k]: return b[:n].view(shape)   # nothing else holds it
+        return like.new_empty(shape)
 
     def __getstate__(self): return {'keep': self.keep, 'bufs': {}, 'refs': {}}   # copies and pickles start empty
 
