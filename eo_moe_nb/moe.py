@@ -48,8 +48,8 @@ def storage_refs(t:Tensor)->int:
 
 class Workspace:
     "A layer's large per-step blocks, kept between steps and handed out again only while nothing else holds them."
-    def __init__(self, keep:bool=True # False: every `get` allocates afresh
-                ): self.keep, self.bufs, self.refs = keep, {}, {}
+    def __init__(self, keep:bool=True # False (or a torch that cannot count storage references): every `get` allocates afresh
+                ): self.keep, self.bufs, self.refs = keep and _use_count is not None, {}, {}
 
     def for_pass(self, x:Tensor # the layer's input
                 )->Workspace: # self, or one that keeps nothing
@@ -69,10 +69,11 @@ class Workspace:
             if b is None or b.numel() < n:
                 b = self.bufs[k] = like.new_empty(n)
                 self.refs[k] = storage_refs(b)
-            if self.refs[k] >= 0 and storage_refs(b) == self.refs[k]: return b[:n].view(shape)   # nothing else holds it
+            if storage_refs(b) == self.refs[k]: return b[:n].view(shape)   # nothing else holds it
         return like.new_empty(shape)
 
-    def __getstate__(self): return {'keep': self.keep, 'bufs': {}, 'refs': {}}   # copies and pickles start empty
+    def __getstate__(self): return {'keep': self.keep}   # copies and pickles start empty ...
+    def __setstate__(self, state): self.__init__(state['keep'])   # ... and re-check this torch
 
 _NO_WORKSPACE = Workspace(keep=False)
 
