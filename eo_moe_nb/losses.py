@@ -13,7 +13,7 @@ from .routers import Routing, SoftRouting
 from .vit import masked_mse
 
 # %% auto #0
-__all__ = ['mapex_load_loss', 'mapex_aux', 'cv_squared', 'importance_loss', 'load_loss', 'CVBalance', 'slot_repulsion_loss',
+__all__ = ['mapex_load_loss', 'mapex_aux', 'cv_squared', 'cv', 'importance_loss', 'load_loss', 'CVBalance', 'slot_repulsion_loss',
            'dispatch_entropy_loss', 'CSMoEAux', 'info_nce_loss', 'visible_recon_loss', 'cross_modal_recon_loss',
            'aux_loss_total']
 
@@ -38,24 +38,34 @@ def cv_squared(v:Tensor, # (E,) a per-expert quantity
     v = v.float()
     return v.var(correction=0) / (v.mean() ** 2 + eps)
 
-def importance_loss(gates:Tensor # (..., E) per-token gates
-                   )->Tensor: # scalar
-    "CV^2 of the experts' importance, the summed gates."
-    return cv_squared(gates.reshape(-1, gates.shape[-1]).sum(0))
+def cv(v:Tensor, # (E,) a per-expert quantity
+       eps:float=1e-6 # added to the mean (the authors' value)
+      )->Tensor: # scalar
+    "Coefficient of variation, population standard deviation over the mean (MoE-MAE authors' form, not squared)."
+    v = v.float()
+    return v.std(correction=0) / (v.mean() + eps)
 
-def load_loss(load:Tensor # (..., E) per-token probability (or indicator) of being routed to each expert
+def importance_loss(gates:Tensor, # (..., E) per-token gates
+                    squared:bool=True # CV^2 (Shazeer et al.); False: CV (MoE-MAE authors)
+                   )->Tensor: # scalar
+    "CV^2 (or CV) of the experts' importance, the summed gates."
+    return (cv_squared if squared else cv)(gates.reshape(-1, gates.shape[-1]).sum(0))
+
+def load_loss(load:Tensor, # (..., E) per-token probability (or indicator) of being routed to each expert
+              squared:bool=True # CV^2 (Shazeer et al.); False: CV (MoE-MAE authors)
              )->Tensor: # scalar
-    "CV^2 of the experts' load, the summed routing probabilities."
-    return cv_squared(load.reshape(-1, load.shape[-1]).sum(0))
+    "CV^2 (or CV) of the experts' load, the summed routing probabilities."
+    return (cv_squared if squared else cv)(load.reshape(-1, load.shape[-1]).sum(0))
 
 class CVBalance:
-    "`aux_fn` for `SparseMoE`: w_imp CV(importance)^2 + w_load CV(load)^2 (MoE-MAE Eq. 3-4, Shazeer et al. 2017)."
-    def __init__(self, w_importance:float=1., # weight of the importance term
-                 w_load:float=1. # weight of the load term
-                ): self.w_importance, self.w_load = w_importance, w_load
+    "`aux_fn` for `SparseMoE`: w_imp CV(importance)^2 + w_load CV(load)^2 (Shazeer et al. 2017), or unsquared CV (MoE-MAE authors)."
+    def __init__(self, w_importance:float=1., # weight of the importance term (authors: 0.01)
+                 w_load:float=1., # weight of the load term (authors: 0.01)
+                 squared:bool=True # CV^2 (Shazeer et al.); False: CV, the MoE-MAE authors' form
+                ): self.w_importance, self.w_load, self.squared = w_importance, w_load, squared
     def __call__(self, r:Routing)->Tensor:
-        return self.w_importance * importance_loss(r.gates) + self.w_load * load_loss(r.load)
-    def __repr__(self): return f"CVBalance(w_importance={self.w_importance}, w_load={self.w_load})"
+        return self.w_importance * importance_loss(r.gates, self.squared) + self.w_load * load_loss(r.load, self.squared)
+    def __repr__(self): return f"CVBalance(w_importance={self.w_importance}, w_load={self.w_load}, squared={self.squared})"
 
 # %% ../nbs/07_losses.ipynb #0bbad846
 def slot_repulsion_loss(slots:Tensor, # (B, S, D) Soft MoE slots (Eq. 13), S = all slots of the layer
