@@ -63,7 +63,13 @@ register_preset('csmoe', 'small', CSMoEConfig(img_size=64, patch_size=8, embed_d
 register_preset('csmoe', 'tiny', CSMoEConfig(img_size=16, patch_size=4, s2_chans=4, embed_dim=32, num_heads=2,
                                              ms_depth=2, cs_depth=1, n_experts=4, expert_ratio=2., decoder_embed_dim=16,
                                              decoder_depth=1, decoder_num_heads=2, proj_dim=8))
-register_preset('csmae', 'paper', CSMoEConfig(img_size=120, patch_size=15, soft_moe=False, ms_depth=10, cs_depth=2))
+# CSMAE as its authors configure it (jakhac/CSMAE `csmae.yaml`): ViT-B, 120 px, patch 15, 10 S2 + 2 S1 bands (12 input
+# channels), 10 multi-sensor + 2 cross-sensor blocks, decoder 512 wide / 8 blocks / 16 heads, mask ratio 0.5, no
+# per-patch normalisation, InfoNCE temperature 0.5; their training (not model fields): AdamW lr 1e-4, betas (0.9, 0.95),
+# weight decay 0.05, batch 128, 150 epochs, 10 warmup epochs, cosine to 0
+register_preset('csmae', 'paper', CSMoEConfig(img_size=120, patch_size=15, soft_moe=False, ms_depth=10, cs_depth=2,
+                                              decoder_embed_dim=512, decoder_depth=8, decoder_num_heads=16,
+                                              mask_ratio=0.5, norm_pix_loss=False, nce_tau=0.5))
 register_preset('csmae', 'small', CSMoEConfig(img_size=64, patch_size=8, soft_moe=False, embed_dim=192, num_heads=3,
                                               ms_depth=4, cs_depth=2, decoder_embed_dim=128, decoder_depth=2,
                                               decoder_num_heads=4, proj_dim=64))
@@ -212,6 +218,7 @@ class InferenceEncoder(nn.Module):
         self.register_buffer('pos_embed', model.pos_embed, persistent=False)
     def forward(self, imgs:Tensor # (B, C_m, H, W)
                )->Tensor: # (B, 1+L, D)
+        "The modality's patch embedding, [CLS] and positions, its modality-specific then the cross-sensor blocks, and the norm."
         x = self.patch_embed(imgs) + self.pos_embed[:, 1:]
         x = torch.cat([(self.cls_token + self.pos_embed[:, :1]).expand(x.shape[0], -1, -1), x], 1)
         for blk in [*self.ms_blocks, *self.cs_blocks]: x = blk(x)
