@@ -40,6 +40,7 @@ def main():
     ap.add_argument('--label', default='current'); ap.add_argument('--bs', type=int, default=64)
     ap.add_argument('--rounds', type=int, default=30); ap.add_argument('--warmup', type=int, default=3)
     ap.add_argument('--threads', type=int, default=1); ap.add_argument('--table', action='store_true')
+    ap.add_argument('--cfg', default='', help="overrides of the preset, e.g. 'expert_dropout=0.'")
     ap.add_argument('--rev', default=None, help='revision measured, when the package is not in a git checkout')
     a = ap.parse_args()
     if a.table: return write_table()
@@ -47,7 +48,8 @@ def main():
     from eo_moe_nb.core import get_config, set_seed
     from eo_moe_nb.models.moe_mae import MoEMAE
     import eo_moe_nb
-    cfg = get_config('moe_mae', 'paper')
+    over = {k: eval(v) for k, v in (kv.split('=', 1) for kv in a.cfg.split(',') if kv)}
+    cfg = get_config('moe_mae', 'paper', **over)
     set_seed(0)
     moe = MoEMAE(cfg).train()
     set_seed(0)
@@ -69,7 +71,7 @@ def main():
     rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True,
                          cwd=Path(eo_moe_nb.__file__).parent).stdout.strip() or 'unknown'
     rev = a.rev or rev
-    res = dict(label=a.label, package=str(Path(eo_moe_nb.__file__).parent), git_rev=rev, batch=a.bs, rounds=a.rounds,
+    res = dict(label=a.label, overrides=a.cfg, package=str(Path(eo_moe_nb.__file__).parent), git_rev=rev, batch=a.bs, rounds=a.rounds,
                threads=a.threads, machine=f'{platform.machine()}, {os.cpu_count()} cores, shared with other jobs',
                torch=torch.__version__, params_moe=n(moe), params_dense=n(dense),
                moe_ms=1e3 * statistics.median(tm), dense_ms=1e3 * statistics.median(td),
@@ -88,10 +90,10 @@ def write_table():
              'Each row is one run of `tests/bench/bench_moe_mae_step.py`: MoE and dense-twin steps interleaved, ratio = '
              'median of per-round ratios (IQR beside it). The machine was shared with other jobs; only the ratio is '
              'meant to be compared across rows.', '',
-             '| label | git rev | batch | threads | params MoE | params dense | MoE ms | dense ms | ratio (IQR) |',
-             '|---|---|---|---|---|---|---|---|---|']
+             '| label | git rev | preset overrides | batch | threads | params MoE | params dense | MoE ms | dense ms | ratio (IQR) |',
+             '|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
-        lines.append(f"| {r['label']} | {r['git_rev']} | {r['batch']} | {r['threads']} | {r['params_moe']:,} | {r['params_dense']:,} | "
+        lines.append(f"| {r['label']} | {r['git_rev']} | {r.get('overrides') or '-'} | {r['batch']} | {r['threads']} | {r['params_moe']:,} | {r['params_dense']:,} | "
                      f"{r['moe_ms']:.1f} | {r['dense_ms']:.1f} | {r['ratio_median']:.3f} ({r['ratio_q1']:.3f}-{r['ratio_q3']:.3f}) |")
     (OUT/'bench_step.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))
