@@ -207,6 +207,7 @@ def make_published_eurosat_ms(root:Path|str, # output folder
             sc = make_scene(rng, size, classes=forced)
             s2 = dict(zip(S2_BANDS, sc.s2 * 10000 + 900))                          # L1C: about 0.09 brighter than L2A
             s2['B10'] = np.full((size, size), 12.) + rng.normal(0, 3, (size, size))   # cirrus: near 0 over land
+            s2['B09'] = sc.s2[S2_BANDS.index('B09')] * 3000                          # water vapour absorbs at TOA (EuroSAT mean 732)
             write_tif(root/EUROSAT_MS_DIR/c/f'{c}_{i+1}.tif', np.stack([s2[b] for b in _EUROSAT_MS_ORDER]), sc.crs, sc.transform, 'uint16')
             split[('train', 'val', 'test')[i % 3]].append(f'{c}_{i+1}.jpg')
     for s, names in split.items(): (root/f'eurosat-{s}.txt').write_text('\n'.join(names) + '\n')
