@@ -18,7 +18,7 @@ from .synthetic import (make_scene, write_tif, block_mean, patch_grid, LULC_CLAS
 __all__ = ['WILDFIRE_BANDS', 'EUROSAT_CLASSES', 'EUROSAT_MS_DIR', 'make_synthetic_sen12flood', 'make_synthetic_wildfire',
            'to_c2l2', 'landsat_from_scene', 'make_synthetic_bigearthnet_landsat', 'make_synthetic_eurosat_landsat',
            'majortom_cell', 'make_synthetic_majortom', 'make_published_benls', 'make_published_eurosat_landsat',
-           'make_published_eurosat_ms', 'make_published_sen12flood']
+           'make_published_eurosat_ms', 'make_published_sen12flood', 'tif_bytes', 'make_published_majortom_parquet']
 
 # %% ../../nbs/02a_data.synthetic_tasks.ipynb #1e29af91
 def make_synthetic_sen12flood(root:Path|str, # output folder
@@ -237,4 +237,43 @@ def make_published_sen12flood(root:Path|str, # output folder
         s1l[seq], s2l[seq] = e1, e2
     root.mkdir(parents=True, exist_ok=True)
     (root/'S1list.json').write_text(json.dumps(s1l)); (root/'S2list.json').write_text(json.dumps(s2l))
+    return root
+
+# %% ../../nbs/02a_data.synthetic_tasks.ipynb #6774eb10
+def tif_bytes(arr:np.ndarray, # (H, W) or (C, H, W)
+              crs, transform, # georeference
+              dtype:str # output dtype
+             )->bytes:
+    "A GeoTIFF in memory (as Major TOM stores each band in its parquet rows)."
+    from rasterio.io import MemoryFile
+    a = arr[None] if arr.ndim == 2 else arr
+    if np.dtype(dtype).kind in 'ui': a = np.clip(np.rint(a), np.iinfo(dtype).min, np.iinfo(dtype).max)
+    with MemoryFile() as mem:
+        with mem.open(driver='GTiff', width=a.shape[2], height=a.shape[1], count=a.shape[0], dtype=dtype, crs=crs,
+                      transform=transform) as f: f.write(a.astype(dtype))
+        return bytes(mem.read())
+
+def make_published_majortom_parquet(root:Path|str, # output folder (holds Core-S2L2A/ and Core-S1RTC/)
+                                    n_cells:int=4, # grid cells with an S2 L2A and an S1 RTC product
+                                    size:int=36, # H = W at 10 m (real: 1068)
+                                    seed:int=0, # the dataset is a function of the seed
+                                    rows_per_shard:int=3 # rows per `images/part_XXXXX.parquet`
+                                   )->Path:
+    "Write Major TOM Core as published on the Hugging Face hub: parquet shards whose rows hold each band as GeoTIFF bytes."
+    import pyarrow as pa, pyarrow.parquet as pq
+    root = Path(root); rng = np.random.default_rng(seed); rows = {'Core-S2L2A': [], 'Core-S1RTC': []}
+    for k in range(n_cells):
+        sc = make_scene(rng, size)
+        cell = majortom_cell(sc.lat, sc.lon)[0]
+        p2 = f"{_s2_name(rng, sc.time, 0, k).rsplit('_', 2)[0]}_N0500_R022_T{sc.crs.to_epsg() % 100:02d}UUP_{sc.time:%Y%m%dT%H%M%S}"
+        r2 = dict(product_id=p2, grid_cell=cell, product_datetime=f'{sc.time:%Y%m%dT%H%M%S}', thumbnail=b'')
+        r2.update({b: tif_bytes(a * 10000, sc.crs, sc.transform, 'uint16') for b, a in zip(S2_BANDS, sc.s2)})
+        r2['cloud_mask'] = tif_bytes(np.zeros((size, size)), sc.crs, sc.transform, 'uint8')
+        r1 = dict(product_id=f"S1A_IW_GRDH_1SDV_{sc.time:%Y%m%dT%H%M%S}_rtc", grid_cell=cell, product_datetime=f'{sc.time:%Y%m%dT%H%M%S}', thumbnail=b'')
+        r1.update({b.lower(): tif_bytes(10 ** (a / 10), sc.crs, sc.transform, 'float32') for b, a in zip(S1_BANDS, sc.s1)})
+        rows['Core-S2L2A'].append(r2); rows['Core-S1RTC'].append(r1)
+    for col, rs in rows.items():
+        (root/col/'images').mkdir(parents=True, exist_ok=True)
+        for s in range(0, len(rs), rows_per_shard):
+            pq.write_table(pa.Table.from_pylist(rs[s:s + rows_per_shard]), root/col/'images'/f'part_{s // rows_per_shard + 1:05d}.parquet', row_group_size=2)
     return root
