@@ -18,7 +18,8 @@ from .synthetic import (make_scene, write_tif, block_mean, patch_grid, LULC_CLAS
 __all__ = ['WILDFIRE_BANDS', 'EUROSAT_CLASSES', 'EUROSAT_MS_DIR', 'make_synthetic_sen12flood', 'make_synthetic_wildfire',
            'to_c2l2', 'landsat_from_scene', 'make_synthetic_bigearthnet_landsat', 'make_synthetic_eurosat_landsat',
            'majortom_cell', 'make_synthetic_majortom', 'make_published_benls', 'make_published_eurosat_landsat',
-           'make_published_eurosat_ms', 'make_published_sen12flood', 'tif_bytes', 'make_published_majortom_parquet']
+           'make_published_eurosat_ms', 'make_published_sen12flood', 'tif_bytes', 'make_published_majortom_parquet',
+           'make_published_benge']
 
 # %% ../../nbs/02a_data.synthetic_tasks.ipynb #1e29af91
 def make_synthetic_sen12flood(root:Path|str, # output folder
@@ -276,4 +277,31 @@ def make_published_majortom_parquet(root:Path|str, # output folder (holds Core-S
         (root/col/'images').mkdir(parents=True, exist_ok=True)
         for s in range(0, len(rs), rows_per_shard):
             pq.write_table(pa.Table.from_pylist(rs[s:s + rows_per_shard]), root/col/'images'/f'part_{s // rows_per_shard + 1:05d}.parquet', row_group_size=2)
+    return root
+
+# %% ../../nbs/02a_data.synthetic_tasks.ipynb #ad61cbda
+def make_published_benge(root:Path|str, # output folder
+                         n_samples:int=8, # patches
+                         size:int=24, # H = W at 10 m (multiple of 6; real: 120)
+                         seed:int=0 # the dataset is a function of the seed (the same patches as `make_synthetic_benge`)
+                        )->Path:
+    "Write ben-ge as distributed: BigEarthNet v1 S2/S1 patch folders, `<patch_id>_dem.tif`, `<patch_id>_esaworldcover.tif`, csvs, splits/."
+    import rasterio, shutil
+    from eo_moe_nb.data.synthetic import make_synthetic_benge
+    from eo_moe_nb.data.bands import S2_20M, S2_60M
+    root = Path(root); make_synthetic_benge(root, n_samples, size, seed)
+    meta = pd.read_csv(root/'ben-ge_meta.csv')
+    for r in meta.itertuples():
+        with rasterio.open(root/'sentinel-2'/f'{r.patch_id}_all_bands.tif') as f: s2, crs, tr = f.read(), f.crs, f.transform
+        for b, a in zip(S2_BANDS, s2):
+            k = 6 if b in S2_60M else 2 if b in S2_20M else 1                    # native 10 / 20 / 60 m, as BigEarthNet v1
+            write_tif(root/'BigEarthNet-v1.0'/r.patch_id/f'{r.patch_id}_{b}.tif', block_mean(a.astype(np.float64), k) if k > 1 else a,
+                      crs, tr * tr.scale(k, k), 'uint16')
+        with rasterio.open(root/'sentinel-1'/f'{r.patch_id_s1}_all_bands.tif') as f: s1 = f.read()
+        for b, a in zip(S1_BANDS, s1): write_tif(root/'BigEarthNet-S1-v1.0'/r.patch_id_s1/f'{r.patch_id_s1}_{b}.tif', a, crs, tr, 'float32')
+    shutil.rmtree(root/'sentinel-2'); shutil.rmtree(root/'sentinel-1')
+    (root/'splits').mkdir(exist_ok=True)
+    ids = meta.patch_id.tolist()
+    for s, part in (('train', ids[:-2]), ('validation', ids[-2:-1]), ('test', ids[-1:])):
+        (root/'splits'/f'ben-ge-8k_{s}.csv').write_text(''.join(f'{i}\n' for i in part))   # header-less, one column
     return root
