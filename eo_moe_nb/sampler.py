@@ -14,41 +14,68 @@ from rasterio.transform import from_origin
 from rasterio.warp import transform as warp_transform
 
 # %% auto #0
-__all__ = ['R_EARTH_KM', 'KOPPEN_GEIGER', 'IGBP', 'majortom_grid', 'haversine', 'lonlat_to_xyz', 'xyz_distance', 'sample_raster',
-           'assign_descriptors_ref', 'assign_descriptors', 'koppen_geiger_raster', 'modis_landcover_path',
-           'default_rasters', 'stratum_diameter', 'distance_entropy_ref', 'distance_entropy', 'mutation_rate',
-           'ga_select_ref', 'ga_select', 'stratified_sample', 'mean_pairwise_distance', 'mean_nn_distance',
-           'table2_stats', 'density_grid', 'plot_density']
+__all__ = ['R_EARTH_KM', 'KOPPEN_GEIGER', 'IGBP', 'majortom_grid', 'majortom_cell', 'haversine', 'lonlat_to_xyz', 'xyz_distance',
+           'sample_raster', 'assign_descriptors_ref', 'assign_descriptors', 'koppen_geiger_raster',
+           'modis_landcover_path', 'default_rasters', 'stratum_diameter', 'distance_entropy_ref', 'distance_entropy',
+           'mutation_rate', 'ga_select_ref', 'ga_select', 'stratified_sample', 'mean_pairwise_distance',
+           'mean_nn_distance', 'table2_stats', 'density_grid', 'plot_density']
 
 # %% ../nbs/09_sampler.ipynb #b6aea95f
 R_EARTH_KM = 6378.137 # equatorial radius used by the Major TOM grid (km)
+
+def _rows(dist_km:float)->tuple[np.ndarray, np.ndarray, float]:
+    "Row indices k (south to north), their bottom latitudes k*dlat in [-90, 90), and dlat."
+    n = math.ceil(math.pi*R_EARTH_KM/dist_km)
+    lat0 = np.sort(np.mod(np.linspace(-90., 90., n + 1)[:-1], 180.) - 90.) # k*dlat, rounded as the reference rounds it
+    return np.arange(-(n//2), n - n//2), lat0, 180./n
+
+def _n_cols(lat0, dist_km:float)->np.ndarray:
+    "Columns m_k of the rows whose bottom latitude is `lat0` (degrees), with the reference's floating-point steps."
+    c = [math.ceil(2*math.pi*(R_EARTH_KM*math.cos(float(l)*math.pi/180))/dist_km) for l in np.atleast_1d(lat0)]
+    return np.asarray(c, np.int64)
+
+def _part(v:np.ndarray, pos:str, neg:str)->np.ndarray:
+    "'<|v|><pos or neg>' for each integer of `v`, built once per distinct value."
+    u, inv = np.unique(v, return_inverse=True)
+    return np.array([f'{x}{pos}' if x >= 0 else f'{-x}{neg}' for x in u])[inv]
+
+def _cell_names(row, col)->pd.Series:
+    "Cell names `<row>_<col>`, e.g. `500U_300R`, `1D_1L`."
+    row, col = np.asarray(row, np.int64), np.asarray(col, np.int64)
+    return pd.Series(np.char.add(np.char.add(_part(row, 'U', 'D'), '_'), _part(col, 'R', 'L')), dtype=object)
 
 def majortom_grid(dist_km:float=10., # cell side D in km (Major TOM Core uses 10 km)
                   lat_range:tuple=(-85., 85.), # keep rows whose bottom latitude lies in this range
                   lon_range:tuple=(-180., 180.) # keep columns whose left longitude lies in [lo, hi)
                  )->pd.DataFrame:
     "Major TOM grid cells: name, row, col, bottom-left corner and centre (degrees), one row per cell."
-    n_lat = math.ceil(math.pi*R_EARTH_KM/dist_km)
-    dlat = 180./n_lat
-    lat0 = -90. + np.arange(n_lat)*dlat                      # bottom edges of all rows, south to north
-    zero = int(np.searchsorted(lat0, 0.))                     # index of row 0U
-    row_id = np.arange(n_lat) - zero                          # ..., -2, -1, 0, 1, ...
+    k, lat0, dlat = _rows(dist_km)
     keep = (lat0 >= lat_range[0]) & (lat0 <= lat_range[1])
-    lat0, row_id = lat0[keep], row_id[keep]
-    n_col = np.ceil(2*math.pi*R_EARTH_KM*np.cos(np.deg2rad(lat0))/dist_km).astype(np.int64)
-    r = np.repeat(np.arange(len(lat0)), n_col)                # row of every cell
-    j = np.arange(n_col.sum()) - np.repeat(np.cumsum(n_col) - n_col, n_col) # column index within its row
-    dlon = 360./n_col[r]
-    lon0 = -180. + j*dlon
-    zc = np.ceil(180./dlon - 1e-9).astype(np.int64)                  # first column at or east of 0 deg
-    col_id = j - zc
-    df = pd.DataFrame(dict(row=row_id[r], col=col_id, lon0=lon0, lat0=lat0[r],
-                           lon=lon0 + dlon/2, lat=lat0[r] + dlat/2))
+    k, lat0 = k[keep], lat0[keep]
+    m = _n_cols(lat0, dist_km)
+    r = np.repeat(np.arange(len(k)), m)                                    # row of every cell
+    j = np.arange(m.sum()) - np.repeat(np.cumsum(m) - m, m) - m[r]//2      # column index: -(m//2) .. m - m//2 - 1
+    dlon = 360./m[r]
+    lon0 = j*360./m[r]                                                     # j*360 is exact: an even row starts at -180 exactly
+    df = pd.DataFrame(dict(row=k[r], col=j, lon0=lon0, lat0=lat0[r], lon=lon0 + dlon/2, lat=lat0[r] + dlat/2))
     df = df[(df.lon0 >= lon_range[0]) & (df.lon0 < lon_range[1])].reset_index(drop=True)
-    rn = np.where(df.row >= 0, df.row.astype(str) + 'U', (-df.row).astype(str) + 'D')
-    cn = np.where(df.col >= 0, df.col.astype(str) + 'R', (-df.col).astype(str) + 'L')
-    df.insert(0, 'name', pd.Series(rn, dtype=object) + '_' + pd.Series(cn, dtype=object))
+    df.insert(0, 'name', _cell_names(df.row, df.col))
     return df
+
+def majortom_cell(lat, lon, # degrees, (N,) each (or scalars)
+                  dist_km:float=10. # cell side D in km
+                 )->pd.DataFrame:
+    "The Major TOM cell holding each point: name, row, col and its bottom-left corner `lat0`, `lon0`."
+    lat, lon = np.atleast_1d(np.asarray(lat, np.float64)), np.atleast_1d(np.asarray(lon, np.float64))
+    if ((lat < -90) | (lat >= 90) | (lon < -180) | (lon >= 180)).any():
+        raise ValueError("majortom_cell: points must lie in lat [-90, 90), lon [-180, 180)")
+    k, lat0s, dlat = _rows(dist_km)
+    row = np.floor(lat/dlat + 1e-12).astype(np.int64)
+    m = _n_cols(lat0s[row - k[0]], dist_km)
+    dlon = 360./m
+    col = np.floor(lon/dlon + 1e-12).astype(np.int64)
+    col = np.where(col < -(m//2), col + m, col)                           # west of the first edge: the cell over 180 deg
+    return pd.DataFrame(dict(name=_cell_names(row, col), row=row, col=col, lat0=lat0s[row - k[0]], lon0=col*360./m))
 
 # %% ../nbs/09_sampler.ipynb #6af77596
 def haversine(lon1, lat1, lon2, lat2, # degrees; broadcastable arrays

@@ -23,7 +23,7 @@ def _norm(x, bands, on): return normalize_bands(x, bands) if on else x
 def _size(x, size): return resample(x, size) if size is not None else x
 
 class Sen12FloodDataset(Dataset):
-    "SEN12-FLOOD Sentinel-1 acquisitions as independent samples with a binary flood label (MAPEX Table 2)."
+    "SEN12-FLOOD S1 samples from per-sequence `S1list.json` files (our layout; the release: `03d` `Sen12FloodRootDataset`)."
     def __init__(self, root:Path|str, # folder of sequence folders with `S1list.json`
                  size:int|None=None, normalize:bool=True, # output size; z-score
                  sequences:Sequence[str]|None=None # keep these sequence folders (a location split)
@@ -65,11 +65,11 @@ class WildfireDataset(Dataset):
         return dict(SWIR=x, image=x, label=torch.tensor(int(r.label)), meta=dict(id=r.id, lat=float(r.lat), lon=float(r.lon), date=r.date))
 
 class LandsatDataset(Dataset):
-    "BigEarthNet-Landsat (multi-label, with lat/lon/week/hour metadata) or EuroSAT-Landsat (single label, no metadata)."
+    "BigEarthNet-Landsat or EuroSAT-Landsat in the compact layout of `02a` (real downloads: `03d_data.open.open_dataset`)."
     def __init__(self, root:Path|str, # dataset folder
                  kind:str='bigearthnet', # 'bigearthnet' or 'eurosat'
                  split:str='train', # 'train', 'val' or 'test'
-                 size:int|None=None, normalize:bool=True # output size; z-score (statistics assumed, see 01_data.bands)
+                 size:int|None=None, normalize:bool=True # output size; z-score with the BEN-LS statistics (raw C2 L2 DN, 01_data.bands)
                 ):
         if kind not in ('bigearthnet', 'eurosat'): raise ValueError(f"kind must be 'bigearthnet' or 'eurosat', got {kind!r}")
         self.root, self.kind, self.size, self.normalize = Path(root), kind, size, normalize

@@ -22,8 +22,8 @@ from .bigearthnet import BEN43_LABELS
 # %% auto #0
 __all__ = ['GEOBENCH_S2_BANDS', 'GEOBENCH_L8_BANDS', 'GEOBENCH_S1_BANDS', 'GEOBENCH_RGB_BANDS', 'GEOBENCH_TASKS',
            'GEOBENCH_TO_REGISTRY', 'GeoBenchTask', 'geobench_task', 'registry_bands', 'GeoBenchObject', 'safe_unpickle',
-           'band_statistics', 'write_geobench_sample', 'make_synthetic_geobench', 'find_task_dir', 'read_partition',
-           'read_sample_attrs', 'GeoBenchDataset']
+           'band_statistics', 'write_geobench_sample', 'make_synthetic_geobench', 'find_task_dir', 'spec_bands',
+           'read_partition', 'read_sample_attrs', 'GeoBenchDataset']
 
 # %% ../../nbs/03c_data.geobench.ipynb #7f32ebdf
 GEOBENCH_S2_BANDS = ('01 - Coastal aerosol', '02 - Blue', '03 - Green', '04 - Red', '05 - Vegetation Red Edge',
@@ -215,16 +215,45 @@ def make_synthetic_geobench(root:Path|str, # output: the GEO_BENCH_DIR-like fold
 _SPLIT_ALIASES = {'val': 'valid', 'validation': 'valid'}
 
 def find_task_dir(root:Path|str, # GEO_BENCH_DIR, a benchmark folder (classification_v0.9.1), or the task folder
-                  task:str # task name or alias (any case)
+                  task:str, # task name or alias (any case)
+                  version:str|None=None # benchmark version ('1.0', 'v0.9.1'); required when several folders hold the task
                  )->Path:
-    "The folder of `task` under `root`."
+    "The folder of `task` under `root`; several versions of it are an error unless `version` picks one."
     root = Path(root); t = geobench_task(task)
     names = {n.lower() for n in ((t.name, *t.aliases) if t else (task,))}
     if root.name.lower() in names and root.is_dir(): return root
+    hits = []
     for cand in [root, *sorted(p for p in root.glob('*') if p.is_dir())] if root.is_dir() else []:
-        for p in sorted(cand.iterdir()) if cand.is_dir() else []:
-            if p.is_dir() and p.name.lower() in names: return p
-    raise FileNotFoundError(f"{root}: no GEO-Bench task folder named {sorted(names)} (in it or one level below)")
+        hits += [p for p in (sorted(cand.iterdir()) if cand.is_dir() else []) if p.is_dir() and p.name.lower() in names]
+    if version is not None:
+        v = version if version.startswith('v') else f'v{version}'
+        hits = [p for p in hits if p.parent.name.endswith(f'_{v}')]
+    if not hits: raise FileNotFoundError(f"{root}: no GEO-Bench task folder named {sorted(names)} (in it or one level below)"
+                                         + (f" of version {version!r}" if version else ''))
+    if len(hits) > 1: raise ValueError(f"{root}: task {task!r} is in several folders {[str(p.relative_to(root)) for p in hits]}; pass version= to choose")
+    return hits[0]
+
+def spec_bands(task_dir:Path # a task folder
+              )->tuple[tuple[str, ...], dict[str, str]]|None:
+    "Band names in the task's official order and alias -> name, from `task_specs.pkl` (None when the folder has none)."
+    p = task_dir/'task_specs.pkl'
+    if not p.exists(): return None
+    try: spec = safe_unpickle(p.read_bytes())
+    except Exception as e: raise RasterError(f"{p}: unreadable task specification ({type(e).__name__}: {e})") from None
+    info = _get(spec, 'bands_info') or []
+    names = tuple(str(_get(b, 'name')) for b in info)
+    if not names: return None
+    alias = {}
+    for b in info:
+        n = str(_get(b, 'name'))
+        for a in (*(_get(b, 'alt_names') or ()), n.split(' - ')[0] if ' - ' in n else None): # official alt names; '04'
+            if a: alias.setdefault(str(a).lower(), n)
+    words = {}                                                                            # 'red', 'nir': when unique
+    for n in names:
+        w = n.split(' - ', 1)[-1].lower()
+        words.setdefault(w, []).append(n)
+    alias.update({w: ns[0] for w, ns in words.items() if len(ns) == 1 and w not in alias})
+    return names, alias
 
 def read_partition(task_dir:Path, # a task folder
                    split:str, # 'train', 'valid' ('val') or 'test'
@@ -264,16 +293,20 @@ class GeoBenchDataset(Dataset):
                  bands:Sequence[str]|None=None, # GEO-Bench or registry band names, in output order; None = all of the task
                  normalize:bool=True, # z-score each band with the task's band_stats.json
                  partition:str='default', # which `<partition>_partition.json`
-                 size:int|None=None # resample to size x size (masks: nearest); None = native
+                 size:int|None=None, # resample to size x size (masks: nearest); None = native
+                 version:str|None=None # benchmark version, required when the root holds the task in several versions
                 ):
-        self.task_dir = find_task_dir(root, task)
+        self.task_dir = find_task_dir(root, task, version)
         self.task = geobench_task(self.task_dir.name) or geobench_task(task)
         self.names = read_partition(self.task_dir, split, partition)
         self.split, self.normalize, self.size = split, normalize, size
         sp = self.task_dir/'band_stats.json'
         if not sp.exists(): raise FileNotFoundError(f"{sp}: band statistics not found")
         self.stats = json.loads(sp.read_text())
-        avail = self.task.bands if self.task is not None and self.task.bands else tuple(k for k in self.stats if not k.startswith('label'))
+        spec = spec_bands(self.task_dir)               # the official order and aliases, from task_specs.pkl
+        self.aliases = spec[1] if spec else {}
+        avail = (spec[0] if spec else self.task.bands if self.task is not None and self.task.bands
+                 else tuple(k for k in self.stats if not k.startswith('label')))
         self.bands = self._resolve(bands, avail, sp)
         miss = [b for b in self.bands if b not in self.stats or not {'mean', 'std'} <= set(self.stats[b])]
         if normalize and miss: raise KeyError(f"{sp}: no mean/std for band(s) {miss}")
@@ -283,7 +316,8 @@ class GeoBenchDataset(Dataset):
     def _resolve(self, bands, avail, sp)->tuple[str, ...]:
         if bands is None: return tuple(avail)
         reg = dict(zip(registry_bands(self.task, avail), avail)); reg.pop(None, None)
-        out = [b if b in avail else reg.get(b) for b in bands]
+        al = {k: v for k, v in self.aliases.items() if v in avail}
+        out = [b if b in avail else reg.get(b) or al.get(str(b).lower()) for b in bands]
         bad = [b for b, o in zip(bands, out) if o is None]
         if bad: raise KeyError(f"{sp.parent}: unknown band(s) {bad} for {sp.parent.name}; its bands are {list(avail)}"
                                + (f" (or {list(reg)})" if reg else ''))
@@ -323,7 +357,8 @@ class GeoBenchDataset(Dataset):
             m = torch.tensor([self.stats[b]['mean'] for b in self.bands], dtype=torch.float32)[:, None, None]
             s = torch.tensor([self.stats[b]['std'] for b in self.bands], dtype=torch.float32)[:, None, None]
             x = (x - m) / s.clamp_min(1e-6)
-        out = dict(image=x, bands=self.bands, meta=dict(name=name, task=self.task_dir.name, bands_registry=self.registry_bands))
+        out = dict(image=x, bands=self.bands, meta=dict(name=name, task=self.task_dir.name,
+                                                          bands_registry=tuple(b or '' for b in self.registry_bands))) # '' not None: collates
         kind = self.label_kind or ('segmentation' if mask is not None else 'multilabel' if np.ndim(attrs.get('label')) == 1 else 'class')
         n = self.task.n_classes if self.task is not None else None
         if kind == 'segmentation':

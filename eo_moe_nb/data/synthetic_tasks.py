@@ -15,9 +15,11 @@ from .synthetic import (make_scene, write_tif, block_mean, patch_grid, LULC_CLAS
                                       COUNTRY_OF_REGION, CLC_OF_CLASS, _s2_name)
 
 # %% auto #0
-__all__ = ['WILDFIRE_BANDS', 'EUROSAT_CLASSES', 'make_synthetic_sen12flood', 'make_synthetic_wildfire', 'landsat_from_scene',
-           'make_synthetic_bigearthnet_landsat', 'make_synthetic_eurosat_landsat', 'majortom_cell',
-           'make_synthetic_majortom']
+__all__ = ['WILDFIRE_BANDS', 'EUROSAT_CLASSES', 'EUROSAT_MS_DIR', 'make_synthetic_sen12flood', 'make_synthetic_wildfire',
+           'to_c2l2', 'landsat_from_scene', 'make_synthetic_bigearthnet_landsat', 'make_synthetic_eurosat_landsat',
+           'majortom_cell', 'make_synthetic_majortom', 'make_published_benls', 'make_published_eurosat_landsat',
+           'make_published_eurosat_ms', 'make_published_sen12flood', 'tif_bytes', 'make_published_majortom_parquet',
+           'make_published_benge']
 
 # %% ../../nbs/02a_data.synthetic_tasks.ipynb #1e29af91
 def make_synthetic_sen12flood(root:Path|str, # output folder
@@ -69,6 +71,11 @@ EUROSAT_CLASSES = MappingProxyType({ # EuroSAT class -> synthetic classes forced
     'PermanentCrop': ('cropland', 'tree_cover'), 'Residential': ('built_up', 'grassland', 'tree_cover'),
     'River': ('grassland', 'permanent_water_bodies'), 'SeaLake': ('permanent_water_bodies',)})
 
+def to_c2l2(refl:np.ndarray # surface reflectance (0-1)
+           )->np.ndarray:
+    "Landsat Collection-2 Level-2 scaled integers of a surface reflectance: DN = (reflectance + 0.2) / 2.75e-5."
+    return np.clip((np.asarray(refl, np.float64) + 0.2) / 2.75e-5, 1, 65535)
+
 def landsat_from_scene(sc # a `Scene` whose size is a multiple of 3
                       )->np.ndarray:
     "`(7, H/3, W/3)` Landsat OLI bands 1-7 (reflectance) from the scene's nearest S2 bands at 30 m."
@@ -85,7 +92,7 @@ def make_synthetic_bigearthnet_landsat(root:Path|str, # output folder
         sc = make_scene(rng, size * 3)
         name = _s2_name(rng, sc.time, *divmod(k, 90))
         crs, tr = patch_grid(sc.lat, sc.lon, size, 30.0)
-        write_tif(root/'images'/f'{name}.tif', landsat_from_scene(sc) * 10000, crs, tr, 'uint16', descriptions=LANDSAT_BANDS)
+        write_tif(root/'images'/f'{name}.tif', to_c2l2(landsat_from_scene(sc)), crs, tr, 'uint16', descriptions=LANDSAT_BANDS)
         labels = sorted({CLC_OF_CLASS[LULC_CLASSES[c]][2] for c in np.flatnonzero(sc.fractions > 0)} - {None})
         rows[('train', 'train', 'val', 'test')[k % 4]].append(dict(name=name, labels='|'.join(labels)))
     for s, r in rows.items(): pd.DataFrame(r, columns=['name', 'labels']).to_csv(root/f'bigearthnet-{s}.csv', index=False)
@@ -102,7 +109,7 @@ def make_synthetic_eurosat_landsat(root:Path|str, # output folder
         for i in range(n_per_class):
             sc = make_scene(rng, size * 3, classes=forced)
             crs, tr = patch_grid(sc.lat, sc.lon, size, 30.0)
-            write_tif(root/c/f'{c}_{i+1}.tif', landsat_from_scene(sc) * 10000, crs, tr, 'uint16', descriptions=LANDSAT_BANDS)
+            write_tif(root/c/f'{c}_{i+1}.tif', to_c2l2(landsat_from_scene(sc)), crs, tr, 'uint16', descriptions=LANDSAT_BANDS)
             split[('train', 'val', 'test')[i % 3]].append(f'{c}_{i+1}.tif')
     for s, names in split.items(): (root/f'eurosat-{s}.txt').write_text('\n'.join(names) + '\n')
     return root
@@ -111,9 +118,10 @@ def make_synthetic_eurosat_landsat(root:Path|str, # output folder
 def majortom_cell(lat:float, lon:float, # cell location in degrees
                   d_km:float=10.0 # cell size
                  )->tuple[str, int, int]:
-    "Approximate Major TOM grid cell name, row and column of a location."
-    r = int(np.floor(lat * 111.32 / d_km)); c = int(np.floor(lon * 111.32 * np.cos(np.radians(lat)) / d_km))
-    return f"{abs(r)}{'U' if r >= 0 else 'D'}_{abs(c)}{'R' if c >= 0 else 'L'}", r, c
+    "The Major TOM grid cell (official definition, `09_sampler.majortom_cell`) name, row and column of a location."
+    from eo_moe_nb.sampler import majortom_cell as _cell
+    c = _cell(lat, lon, d_km).iloc[0]
+    return c['name'], int(c.row), int(c.col)
 
 def make_synthetic_majortom(root:Path|str, # output folder
                             n_cells:int=6, # grid cells, each with an S2 L2A and an S1 RTC product
@@ -134,4 +142,166 @@ def make_synthetic_majortom(root:Path|str, # output folder
             meta[col].append(dict(grid_cell=cell, grid_row_u=r, grid_col_r=c, product_id=p, timestamp=sc.time.isoformat(),
                                   centre_lat=sc.lat, centre_lon=sc.lon, crs=sc.crs.to_string()))
     for col, m in meta.items(): pd.DataFrame(m).to_parquet(root/col/'metadata.parquet')
+    return root
+
+# %% ../../nbs/02a_data.synthetic_tasks.ipynb #9691f562
+def _utm_wkt(crs)->str: return crs.to_wkt()
+
+def make_published_benls(root:Path|str, # output folder (holds bigearthnet-l/ and the split csvs)
+                         n_samples:int=12, # patches, split 2:1:1 into train / val / test
+                         seed:int=0, # the dataset is a function of the seed
+                         fill:bool=True # make the last train patch an all-zero fill patch (as in the real samples)
+                        )->Path:
+    "Write BEN-LS in the MoE-MAE authors' published layout (images/, labels/ json, one-column split csvs)."
+    root = Path(root); rng = np.random.default_rng(seed); splits = {s: [] for s in ('train', 'val', 'test')}
+    sizes = (41, 43, 45, 44)
+    for k in range(n_samples):
+        px = sizes[k % len(sizes)]
+        sc = make_scene(rng, 45 * 3)
+        name = _s2_name(rng, sc.time, *divmod(k, 90))
+        crs, tr = patch_grid(sc.lat, sc.lon, px, 30.0)
+        a = to_c2l2(landsat_from_scene(sc)[:, :px, :px])
+        split = ('train', 'train', 'val', 'test')[k % 4]
+        if fill and k == max(i for i in range(n_samples) if i % 4 < 2): a = np.zeros_like(a)
+        write_tif(root/'bigearthnet-l'/'images'/f'{name}.tif', a, crs, tr, 'uint16')   # no band names, no nodata tag
+        x0, y0 = tr.c + 15, tr.f - 15                                                 # the 1200 m S2 patch inside
+        labels = sorted({CLC_OF_CLASS[LULC_CLASSES[c]][1] for c in np.flatnonzero(sc.fractions > 0)} - {None})
+        js = dict(labels=labels, coordinates=dict(ulx=x0, uly=y0, lrx=x0 + (px * 30 - 30), lry=y0 - (px * 30 - 30)),
+                  projection=_utm_wkt(crs), tile_source=f"{name.rsplit('_', 2)[0].replace('MSIL2A', 'MSIL1C')}_N0205_R022_T00XXX.SAFE",
+                  acquisition_date=f'{sc.time:%Y-%m-%d %H:%M:%S}')
+        (root/'bigearthnet-l'/'labels').mkdir(parents=True, exist_ok=True)
+        (root/'bigearthnet-l'/'labels'/f'{name}_labels_metadata.json').write_text(json.dumps(js))
+        splits[split].append(name)
+    for s, names in splits.items(): (root/f'bigearthnet-{s}.csv').write_text('0\n' + ''.join(f'{n}\n' for n in names))
+    return root
+
+def make_published_eurosat_landsat(root:Path|str, # output folder (holds eurosat-l/ and the split lists)
+                                   n_per_class:int=3, # patches per class, split 1:1:1
+                                   size:int=32, # H = W at 30 m
+                                   seed:int=0 # the dataset is a function of the seed
+                                  )->Path:
+    "Write EuroSAT-Landsat as published: class folders under `eurosat-l/`, split lists beside it, 7 bands + 1 extra."
+    root = Path(root); rng = np.random.default_rng(seed); split = {s: [] for s in ('train', 'val', 'test')}
+    for c, forced in EUROSAT_CLASSES.items():
+        for i in range(n_per_class):
+            sc = make_scene(rng, size * 3, classes=forced)
+            crs, tr = patch_grid(sc.lat, sc.lon, size, 30.0)
+            a = to_c2l2(landsat_from_scene(sc))
+            a = np.concatenate([a, np.full((1, size, size), 21824.)])                  # the extra last band (dropped by readers)
+            write_tif(root/'eurosat-l'/c/f'{c}_{i+1}.tif', a, crs, tr, 'uint16')
+            split[('train', 'val', 'test')[i % 3]].append(f'{c}_{i+1}.tif')
+    for s, names in split.items(): (root/f'eurosat-{s}.txt').write_text('\n'.join(names) + '\n')
+    return root
+
+_EUROSAT_MS_ORDER = ('B01','B02','B03','B04','B05','B06','B07','B08','B09','B10','B11','B12','B8A')
+EUROSAT_MS_DIR = 'ds/images/remote_sensing/otherDatasets/sentinel_2/tif'
+
+def make_published_eurosat_ms(root:Path|str, # output folder
+                              n_per_class:int=3, # patches per class, split 1:1:1
+                              size:int=64, # H = W at 10 m (real: 64)
+                              seed:int=0 # the dataset is a function of the seed
+                             )->Path:
+    "Write EuroSAT-MS in torchgeo's layout: 13 L1C bands (B10 included) per tif, `<Class>_<i>.jpg` split lists."
+    root = Path(root); rng = np.random.default_rng(seed); split = {s: [] for s in ('train', 'val', 'test')}
+    for c, forced in EUROSAT_CLASSES.items():
+        for i in range(n_per_class):
+            sc = make_scene(rng, size, classes=forced)
+            s2 = dict(zip(S2_BANDS, sc.s2 * 10000 + 900))                          # L1C: about 0.09 brighter than L2A
+            s2['B10'] = np.full((size, size), 12.) + rng.normal(0, 3, (size, size))   # cirrus: near 0 over land
+            s2['B09'] = sc.s2[S2_BANDS.index('B09')] * 3000                          # water vapour absorbs at TOA (EuroSAT mean 732)
+            write_tif(root/EUROSAT_MS_DIR/c/f'{c}_{i+1}.tif', np.stack([s2[b] for b in _EUROSAT_MS_ORDER]), sc.crs, sc.transform, 'uint16')
+            split[('train', 'val', 'test')[i % 3]].append(f'{c}_{i+1}.jpg')
+    for s, names in split.items(): (root/f'eurosat-{s}.txt').write_text('\n'.join(names) + '\n')
+    return root
+
+def make_published_sen12flood(root:Path|str, # output folder
+                              n_sequences:int=4, # sequence folders (locations)
+                              steps:int=3, # acquisitions per sequence
+                              size:int=32, # H = W (real: 512)
+                              seed:int=0, # the dataset is a function of the seed
+                              flood_prob:float=0.5 # probability that an acquisition is flooded
+                             )->Path:
+    "Write SEN12-FLOOD with the root `S1list.json` / `S2list.json` keyed by sequence folder; S1 in EPSG:4326, linear."
+    from rasterio.crs import CRS
+    root = Path(root); rng = np.random.default_rng(seed); s1l, s2l = {}, {}
+    for s in range(n_sequences):
+        seq = f'{s+1:04d}'; e1 = {'folder': seq, 'count': steps}; e2 = {'folder': seq, 'count': steps}
+        for k in range(steps):
+            fl = bool(rng.random() < flood_prob)
+            sc = make_scene(rng, size, region='continental', flood=fl, cloud_prob=0.8)
+            dx = 10 / (111320 * np.cos(np.radians(sc.lat))); dy = 10 / 111320
+            tr = from_origin(sc.lon - size / 2 * dx, sc.lat + size / 2 * dy, dx, dy)
+            fn = f"S1{'AB'[k % 2]}_IW_GRDH_1SDV_{sc.time:%Y%m%dT%H%M%S}"
+            for b, a in zip(S1_BANDS, sc.s1): write_tif(root/seq/f'{fn}_corrected_{b}.tif', 10 ** (a / 10), CRS.from_epsg(4326), tr, 'float32')
+            e1[str(k)] = {'date': f'{sc.time:%Y-%m-%d}', 'FLOODING': fl, 'FULL-DATA-COVERAGE': True, 'filename': fn, 'orbit': int(rng.integers(1, 175))}
+            e2[str(k)] = {'date': f'{sc.time:%Y-%m-%d}', 'FLOODING': fl, 'FULL-DATA-COVERAGE': True, 'filename': f'S2_{sc.time:%Y-%m-%d}'}
+        s1l[seq], s2l[seq] = e1, e2
+    root.mkdir(parents=True, exist_ok=True)
+    (root/'S1list.json').write_text(json.dumps(s1l)); (root/'S2list.json').write_text(json.dumps(s2l))
+    return root
+
+# %% ../../nbs/02a_data.synthetic_tasks.ipynb #6774eb10
+def tif_bytes(arr:np.ndarray, # (H, W) or (C, H, W)
+              crs, transform, # georeference
+              dtype:str # output dtype
+             )->bytes:
+    "A GeoTIFF in memory (as Major TOM stores each band in its parquet rows)."
+    from rasterio.io import MemoryFile
+    a = arr[None] if arr.ndim == 2 else arr
+    if np.dtype(dtype).kind in 'ui': a = np.clip(np.rint(a), np.iinfo(dtype).min, np.iinfo(dtype).max)
+    with MemoryFile() as mem:
+        with mem.open(driver='GTiff', width=a.shape[2], height=a.shape[1], count=a.shape[0], dtype=dtype, crs=crs,
+                      transform=transform) as f: f.write(a.astype(dtype))
+        return bytes(mem.read())
+
+def make_published_majortom_parquet(root:Path|str, # output folder (holds Core-S2L2A/ and Core-S1RTC/)
+                                    n_cells:int=4, # grid cells with an S2 L2A and an S1 RTC product
+                                    size:int=36, # H = W at 10 m (real: 1068)
+                                    seed:int=0, # the dataset is a function of the seed
+                                    rows_per_shard:int=3 # rows per `images/part_XXXXX.parquet`
+                                   )->Path:
+    "Write Major TOM Core as published on the Hugging Face hub: parquet shards whose rows hold each band as GeoTIFF bytes."
+    import pyarrow as pa, pyarrow.parquet as pq
+    root = Path(root); rng = np.random.default_rng(seed); rows = {'Core-S2L2A': [], 'Core-S1RTC': []}
+    for k in range(n_cells):
+        sc = make_scene(rng, size)
+        cell = majortom_cell(sc.lat, sc.lon)[0]
+        p2 = f"{_s2_name(rng, sc.time, 0, k).rsplit('_', 2)[0]}_N0500_R022_T{sc.crs.to_epsg() % 100:02d}UUP_{sc.time:%Y%m%dT%H%M%S}"
+        r2 = dict(product_id=p2, grid_cell=cell, product_datetime=f'{sc.time:%Y%m%dT%H%M%S}', thumbnail=b'')
+        r2.update({b: tif_bytes(a * 10000, sc.crs, sc.transform, 'uint16') for b, a in zip(S2_BANDS, sc.s2)})
+        r2['cloud_mask'] = tif_bytes(np.zeros((size, size)), sc.crs, sc.transform, 'uint8')
+        r1 = dict(product_id=f"S1A_IW_GRDH_1SDV_{sc.time:%Y%m%dT%H%M%S}_rtc", grid_cell=cell, product_datetime=f'{sc.time:%Y%m%dT%H%M%S}', thumbnail=b'')
+        r1.update({b.lower(): tif_bytes(10 ** (a / 10), sc.crs, sc.transform, 'float32') for b, a in zip(S1_BANDS, sc.s1)})
+        rows['Core-S2L2A'].append(r2); rows['Core-S1RTC'].append(r1)
+    for col, rs in rows.items():
+        (root/col/'images').mkdir(parents=True, exist_ok=True)
+        for s in range(0, len(rs), rows_per_shard):
+            pq.write_table(pa.Table.from_pylist(rs[s:s + rows_per_shard]), root/col/'images'/f'part_{s // rows_per_shard + 1:05d}.parquet', row_group_size=2)
+    return root
+
+# %% ../../nbs/02a_data.synthetic_tasks.ipynb #ad61cbda
+def make_published_benge(root:Path|str, # output folder
+                         n_samples:int=8, # patches
+                         size:int=24, # H = W at 10 m (multiple of 6; real: 120)
+                         seed:int=0 # the dataset is a function of the seed (the same patches as `make_synthetic_benge`)
+                        )->Path:
+    "Write ben-ge as distributed: BigEarthNet v1 S2/S1 patch folders, `<patch_id>_dem.tif`, `<patch_id>_esaworldcover.tif`, csvs, splits/."
+    import rasterio, shutil
+    from eo_moe_nb.data.synthetic import make_synthetic_benge
+    from eo_moe_nb.data.bands import S2_20M, S2_60M
+    root = Path(root); make_synthetic_benge(root, n_samples, size, seed)
+    meta = pd.read_csv(root/'ben-ge_meta.csv')
+    for r in meta.itertuples():
+        with rasterio.open(root/'sentinel-2'/f'{r.patch_id}_all_bands.tif') as f: s2, crs, tr = f.read(), f.crs, f.transform
+        for b, a in zip(S2_BANDS, s2):
+            k = 6 if b in S2_60M else 2 if b in S2_20M else 1                    # native 10 / 20 / 60 m, as BigEarthNet v1
+            write_tif(root/'BigEarthNet-v1.0'/r.patch_id/f'{r.patch_id}_{b}.tif', block_mean(a.astype(np.float64), k) if k > 1 else a,
+                      crs, tr * tr.scale(k, k), 'uint16')
+        with rasterio.open(root/'sentinel-1'/f'{r.patch_id_s1}_all_bands.tif') as f: s1 = f.read()
+        for b, a in zip(S1_BANDS, s1): write_tif(root/'BigEarthNet-S1-v1.0'/r.patch_id_s1/f'{r.patch_id_s1}_{b}.tif', a, crs, tr, 'float32')
+    shutil.rmtree(root/'sentinel-2'); shutil.rmtree(root/'sentinel-1')
+    (root/'splits').mkdir(exist_ok=True)
+    ids = meta.patch_id.tolist()
+    for s, part in (('train', ids[:-2]), ('validation', ids[-2:-1]), ('test', ids[-1:])):
+        (root/'splits'/f'ben-ge-8k_{s}.csv').write_text(''.join(f'{i}\n' for i in part))   # header-less, one column
     return root

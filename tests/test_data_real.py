@@ -1,0 +1,100 @@
+"`open_dataset` on the real files in ../shared/data (each test skips cleanly when its folder is absent)."
+import json, warnings
+import numpy as np
+import pytest
+import torch
+from eo_moe_nb.core import shared_data_dir
+from eo_moe_nb.data.open import open_dataset, check_units, InvalidPatchWarning, InvalidPatchError, UnitsError, detect_layout
+from eo_moe_nb.data.bands import LANDSAT_BANDS, DATASET_STATS
+
+SD = shared_data_dir()
+def _need(sub):
+    p = SD/sub if SD is not None else None
+    if p is None or not p.exists(): pytest.skip(f"../shared/data/{sub} absent")
+    return p
+
+FILL = 'S2A_MSIL2A_20170613T101032_67_54'
+
+@pytest.fixture(scope='module')
+def benls():
+    root = _need('bigearthnet_landsat_samples')
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        ds = open_dataset(root, 'samples')
+    return ds, [str(x.message) for x in w if issubclass(x.category, InvalidPatchWarning)]
+
+def test_benls_layout_and_fill_patch(benls):
+    ds, msgs = benls
+    assert ds.kind == 'ben-ls' and ds.bands == LANDSAT_BANDS and len(ds.classes) == 19
+    assert len(msgs) == 1 and f'{FILL}: all pixels are 0' in msgs[0]          # one warning, naming the patch and why
+    assert list(ds.problems) == [FILL] and len(ds) == 99 and FILL not in ds.names
+
+def test_benls_raise_policy():
+    root = _need('bigearthnet_landsat_samples')
+    with pytest.raises(InvalidPatchError, match=FILL):
+        open_dataset(root, 'samples', on_invalid='raise')
+
+def test_benls_zscores_with_the_authors_statistics(benls):
+    ds, _ = benls
+    x = torch.stack([ds[i]['image'] for i in range(len(ds))])
+    assert x.shape == (99, 7, 40, 40)                                          # centre-cropped, not resampled
+    m = x.double().mean((0, 2, 3))
+    assert m.abs().max().item() < 1.5, m.tolist()
+
+def test_benls_labels_and_coordinates(benls):
+    from rasterio.warp import transform
+    from rasterio.crs import CRS
+    from eo_moe_nb.data.bigearthnet import ben43_to_19, BEN19_LABELS
+    ds, _ = benls
+    for i in range(len(ds)):
+        d = ds[i]; j = json.loads((ds.data_dir/'labels'/f"{d['meta']['name']}_labels_metadata.json").read_text())
+        want = ben43_to_19(j['labels'])
+        assert [BEN19_LABELS[k] for k in torch.nonzero(d['label']).flatten().tolist()] == want
+        c = j['coordinates']
+        (lon,), (lat,) = transform(CRS.from_wkt(j['projection']), 'EPSG:4326', [(c['ulx'] + c['lrx'])/2], [(c['uly'] + c['lry'])/2])
+        assert abs(lat - d['meta']['lat']) < 0.01 and abs(lon - d['meta']['lon']) < 0.01, d['meta']['name']
+
+def test_benls_matches_the_authors_inputs():
+    root, fx = _need('bigearthnet_landsat_samples'), _need('moe_mae_official_fixture')
+    from safetensors.numpy import load_file
+    ref = load_file(str(fx/'inputs_outputs.safetensors')); names = json.loads((fx/'patches.json').read_text())['patches']
+    ds = open_dataset(root, 'samples', time_parsing='authors', on_invalid='skip')
+    items = [ds[ds.names.index(n)] for n in names]
+    torch.testing.assert_close(torch.stack([d['image'] for d in items]), torch.from_numpy(ref['image']), atol=1e-4, rtol=0)
+    assert [d['meta']['hour'] for d in items] == ref['hour'].tolist()            # their first-digit hour
+    assert [float(d['meta']['week']) for d in items] == ref['week'].tolist()
+
+def test_units_check_catches_s2_statistics_on_landsat():
+    root = _need('bigearthnet_landsat_samples')
+    s2 = DATASET_STATS['bigearthnet-v2'].stats
+    old = {l: s2[s] for l, s in zip(LANDSAT_BANDS, ('B01', 'B02', 'B03', 'B04', 'B8A', 'B11', 'B12'))}
+    with pytest.raises(UnitsError, match=r'ben-ls at .*L8_B1 \+1\d'):
+        open_dataset(root, 'samples', stats=old, on_invalid='skip')
+
+def test_benls_feeds_the_moe_mae_loader():
+    "What 50/51 need: the real samples through open_dataset, MetaFeatures and get_dls."
+    root = _need('bigearthnet_landsat_samples')
+    from eo_moe_nb.models.moe_mae import MetaFeatures
+    from eo_moe_nb.data.readers import get_dls
+    ds = MetaFeatures(open_dataset(root, 'samples', on_invalid='skip'))
+    dls = get_dls(ds, keys=('image', 'meta_feat'), bs=8, valid_pct=0.1, seed=0, n_inp=2)
+    x, m = dls.one_batch()
+    assert tuple(x.shape) == (8, 7, 40, 40) and tuple(m.shape) == (8, 8)
+
+def test_bigearthnet_real_samples_and_splits():
+    ben = _need('bigearthnet_s1s2_samples')
+    import pandas as pd
+    idx = pd.read_csv(ben/'index.csv')
+    v1 = open_dataset(ben/'v1_tiff', 'test', split_dir=ben/'v1_metadata')
+    assert v1.kind == 'bigearthnet-v1' and len(v1) == int((idx[idx.subdir == 'v1_tiff'].split_v1 == 'test').sum())
+    npz = open_dataset(ben/'v1_npz', 'train', split_dir=ben/'v1_metadata')
+    assert len(npz) == int((idx[idx.subdir == 'v1_npz'].split_v1 == 'train').sum())
+    assert len(open_dataset(ben/'v2_lmdb', 'val')) == len(open_dataset(ben/'v2_lmdb', 'validation')) == 6
+    with pytest.raises(ValueError, match="no patch in split 'dev'"):
+        open_dataset(ben/'v2_lmdb', 'dev')
+    for d in (v1, npz):
+        assert max(abs(v) for v in check_units(d).values()) < 3
+
+def test_nothing_recognised_says_what_it_looked_for(tmp_path):
+    with pytest.raises(FileNotFoundError, match='no known dataset layout. Looked for:'):
+        detect_layout(tmp_path)
