@@ -59,3 +59,19 @@ def test_probe_pretrains_when_checkpoint_missing(tmp_path):
     assert (ck/'tiny_seed0'/'pretrain_outputs'/'pretrain_tiny_metrics.json').exists()
     assert torch.load(ck/'tiny_seed0'/'last.pth', weights_only=False)['epoch'] == 2
     assert (out/'table5_tiny_benls_probe.csv').exists() and not (out/'pretrain_tiny_metrics.json').exists()
+
+def test_pretrain_on_real_benls_samples(tmp_path):
+    "50 on the 100 real BigEarthNet-Landsat patches of ../shared/data (published layout, via `open_dataset`); skipped when absent."
+    from eo_moe_nb.core import shared_data_dir
+    sd = shared_data_dir()
+    root = sd/'bigearthnet_landsat_samples' if sd else None
+    if root is None or not (root/'bigearthnet-samples.csv').exists(): pytest.skip('no BEN-LS samples in ../shared/data')
+    out = tmp_path/'figs'
+    run_papermill('50_moe_mae_pretrain.ipynb', tmp_path, scale='tiny', epochs=2, data_dir=str(root), train_split='samples',
+                  test_split='samples', out_dir=str(out), ckpt_dir=str(tmp_path/'ckpt'))
+    m = json.loads((out/'pretrain_tiny_metrics.json').read_text())
+    assert not m['data_is_synthetic'] and str(root) in m['data'], m['data']
+    assert m['splits'] == ['samples', 'samples'], m['splits']
+    means = m['input_band_means']                 # normalised with the authors' DN statistics: sane z-scores
+    assert sorted(means) == [f'L8_B{i}' for i in range(1, 8)], means
+    assert all(abs(v) < 1.5 for v in means.values()), means
