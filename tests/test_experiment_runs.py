@@ -61,3 +61,11 @@ def test_30_relative_paths_resolve_against_the_repository_root(tmp_path):
         assert 'pretrain_tiny_metrics.json' in files(ROOT/rel/'figs') and len(list((ROOT/rel/'ckpt').glob('pretrain-*/last.pth'))) == 1
         assert files(ROOT/'nbs'/'runs') == []
     finally: shutil.rmtree(ROOT/rel, ignore_errors=True)
+
+def test_readme_last_run_column_is_generated(tmp_path):
+    "paper_figures/README.md's 'last run' column is what write_last_run makes of the manifests and metrics beside the outputs."
+    from eo_moe_nb.experiment import write_last_run
+    shutil.copytree(ROOT/'paper_figures', tmp_path/'pf')
+    n = write_last_run(tmp_path/'pf'/'README.md')
+    assert n >= 15 and (tmp_path/'pf'/'README.md').read_text() == (ROOT/'paper_figures'/'README.md').read_text(), \
+        "run write_last_run() and commit paper_figures/README.md"
