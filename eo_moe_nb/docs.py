@@ -12,8 +12,8 @@ from .core import repo_root
 
 # %% auto #0
 __all__ = ['SECTIONS', 'process_nb', 'front_matter', 'page_name', 'section', 'site_links', 'to_myst', 'DocsMarkdownRenderer',
-           'run_summary', 'figure_index', 'results_md', 'gallery_md', 'stage_site', 'render_docs', 'component_nbs',
-           'execute_nb', 'execute_notebooks', 'render_docs_cli', 'readme_from_index']
+           'run_summary', 'figure_index', 'results_md', 'gallery_md', 'add_link_targets', 'stage_site', 'render_docs',
+           'component_nbs', 'execute_nb', 'execute_notebooks', 'render_docs_cli', 'readme_from_index']
 
 # %% ../nbs/17_docs.ipynb #e20c5c65
 def process_nb(src:Path, # a notebook of nbs/
@@ -211,6 +211,47 @@ def gallery_md(root:Path)->str:
 def _toctree(caption:str, pages:list[str])->str:
     return f"```{{toctree}}\n:caption: {caption}\n:hidden:\n\n" + '\n'.join(pages) + '\n```'
 
+def _symbol(url:str, lib:str):
+    "The object nbdev's index documents at `url` (`page.html#anchor`) and its qualified name; None if none."
+    import importlib
+    from nbdev.doclinks import NbdevLookup
+    for name, v in NbdevLookup().entries.get(lib, {}).get('syms', {}).items():
+        for qual, info in v.items():
+            u = info[0] if isinstance(info, tuple) else info
+            if u.endswith('/' + url) or u == url:
+                obj = importlib.import_module(name)
+                for part in qual[len(name) + 1:].split('.'): obj = getattr(obj, part)
+                return obj, qual[len(name) + 1:]
+    return None
+
+def add_link_targets(nbs:dict, # page name -> its myst-nb notebook
+                     doc_url:str, # the published site's address, which nbdev's links start with
+                     lib:str # the library whose index the links come from
+                    )->list[str]: # the targets added, `page.html#anchor`
+    "Give every link of nbdev's index an anchor to land on: a method without show_doc lands on its class's docs; a name without any gets show_doc at the end of its page."
+    pre = re.escape(doc_url.rstrip('/') + '/')
+    text = '\n'.join(c.source for nb in nbs.values() for c in nb.cells if c.cell_type == 'markdown')
+    added = []
+    for page, anchor in sorted(set(re.findall(pre + r'([\w.\-]+)\.html#([^)\s"]+)', text))):
+        nb = nbs.get(page)
+        if nb is None: continue
+        ids = set(re.findall(r'<a id="([^"]+)"></a>', '\n'.join(c.source for c in nb.cells if c.cell_type == 'markdown')))
+        if anchor in ids: continue
+        owner = anchor.rsplit('.', 1)[0] if '.' in anchor else None
+        if owner in ids:
+            for c in nb.cells:
+                if c.cell_type == 'markdown': c.source = c.source.replace(f'<a id="{owner}"></a>', f'<a id="{owner}"></a><a id="{anchor}"></a>', 1)
+        else:
+            found = _symbol(f'{page}.html#{anchor}', lib)
+            if found is None: continue
+            obj, name = found
+            if not (nb.cells[-1].cell_type == 'markdown' and nb.cells[-1].source.startswith('## Also exported')):
+                import nbformat
+                nb.cells.append(nbformat.v4.new_markdown_cell('## Also exported\n\nNames the text links to that have no documentation cell above.'))
+            nb.cells[-1].source += '\n\n' + _source_link(_anchor(re.sub(r'^\s*---\s*\n', '', DocsMarkdownRenderer(obj, name=name)._repr_markdown_())))
+        added.append(f'{page}.html#{anchor}')
+    return added
+
 def stage_site(nbs:Path, proc:Path, stage:Path, root:Path, srcs:list[Path])->Path:
     "Write the Sphinx sources: each processed notebook as `<page>.ipynb` (myst-nb), the gallery page, the sidebar's toctrees on the home page."
     import nbformat
@@ -218,13 +259,17 @@ def stage_site(nbs:Path, proc:Path, stage:Path, root:Path, srcs:list[Path])->Pat
     figs = figure_index(root) if (root/'paper_figures'/'README.md').exists() else {}
     stage.mkdir(parents=True, exist_ok=True)
     if (root/'paper_figures').exists(): shutil.copytree(root/'paper_figures', stage/'paper_figures', dirs_exist_ok=True)
-    toc = {}
+    toc, staged = {}, {}
     for p in srcs:
         nb = to_myst(nbformat.read(proc/p.name, as_version=4), pages)
         if figs.get(p.stem) and section(p) == 'Experiments':
             nb.cells.append(nbformat.v4.new_markdown_cell('## Committed results\n\nWhat the last committed run of this notebook wrote to `paper_figures/` (see [Paper figures](paper_figures.md)).\n\n' + results_md(figs[p.stem], root)))
-        nbformat.write(nb, stage/(pages[p.stem] + '.ipynb'))
+        staged[pages[p.stem]] = nb
         if section(p): toc.setdefault(section(p), []).append(pages[p.stem])
+    from nbdev.config import get_config
+    cfg = get_config(path=root)
+    add_link_targets(staged, f"{cfg.doc_host}{cfg.doc_baseurl}", cfg.lib_name)
+    for page, nb in staged.items(): nbformat.write(nb, stage/(page + '.ipynb'))
     if figs:
         (stage/'paper_figures.md').write_text(gallery_md(root))
         toc.setdefault('Experiments', []).insert(0, 'paper_figures')

@@ -95,7 +95,7 @@ def check_page(browser, base:str, site:Path, page:str)->list[str]:
     pg.route('**/*', route)
     pg.goto(base + page, wait_until='load')
     pg.evaluate('async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }')
-    pg.wait_for_load_state('networkidle')
+    pg.wait_for_function('() => [...document.images].every(i => i.complete)', timeout=30000)
     raw = pg.evaluate(RAW_MATH)
     if raw: problems.append(f'raw math in the text: {raw[:5]}')
     imgs = pg.evaluate('() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)')
@@ -127,7 +127,7 @@ def test_pages_have_what_readers_look_for(site, server, browser):
     assert pg.locator('.cell_output img').count() >= 1                     # a figure from the notebook's outputs
     assert pg.locator('a.eo-source').count() >= 3                          # [source] links of show_doc
     assert pg.locator('.prev-next-area a').count() >= 1                    # previous / next
-    assert pg.locator('.bd-toc-nav a').count() >= 3                        # the page's table of contents
+    assert pg.locator('.page-toc .toc-entry a').count() >= 3                        # the page's table of contents
     assert pg.locator('pre >> text=class SoftMoE(').count() == 1          # classes documented as classes
     pg.set_viewport_size({'width': 400, 'height': 800})
     assert pg.evaluate('() => document.documentElement.scrollWidth') <= 400   # no horizontal scrolling at 400 px
