@@ -275,6 +275,11 @@ def stage_site(nbs:Path, proc:Path, stage:Path, root:Path, srcs:list[Path])->Pat
         toc.setdefault('Experiments', []).insert(0, 'paper_figures')
     home = stage/'index.ipynb'
     nb = nbformat.read(home, as_version=4) if home.exists() else nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell('# eo-moe-nb')])
+    first = next((n for n in sorted(figs) if n in pages and section(n) == 'Experiments' and any(f.endswith('.png') for f in figs[n])), None)
+    if first:   # the home page shows one committed result and points to all of them
+        png = next(f for f in figs[first] if f.endswith('.png'))
+        nb.cells.append(nbformat.v4.new_markdown_cell(f"## Results\n\nEvery table and figure of the three papers, ours beside the paper's, with the scale and data of each run: [Paper figures](paper_figures.md). "
+            f"For example, from [{pages.get(first, first)}]({pages.get(first, first)}.ipynb):\n\n" + results_md([png], root)))
     nb.cells += [nbformat.v4.new_markdown_cell(_toctree(s, toc[s])) for s in SECTIONS if s in toc]
     nbformat.write(nb, home)
     return stage
@@ -328,13 +333,13 @@ def component_nbs(nbs:Path)->list[Path]:
         return bool(c) and c[0].cell_type in ('raw', 'markdown') and re.match(r'---\s*\n(?:.*\n)*?skip_exec:\s*true', c[0].source) is not None
     return [p for p in _docs_nbs(nbs) if not re.match(r'[3-9]\d_', p.name) and not skip(p)]
 
-_SETUP = ("import matplotlib as _mpl\n_mpl.rcParams.update({'figure.dpi': 60, 'savefig.dpi': 60})\n"
-          "%config InlineBackend.figure_formats = ['png']\n%config InlineBackend.rc = {'figure.dpi': 60, 'savefig.dpi': 60}")
+_SETUP = ("import matplotlib as _mpl\n_mpl.rcParams.update({'figure.dpi': 80, 'savefig.dpi': 80})\n"
+          "%config InlineBackend.figure_formats = ['png']\n%config InlineBackend.rc = {'figure.dpi': 80, 'savefig.dpi': 80}")
 
 def execute_nb(nb_path:Path, # a notebook, executed in its folder and rewritten in place with its outputs
                timeout:int=3600 # seconds a cell may run
               )->float: # seconds taken
-    "Execute a notebook top to bottom with a fresh kernel (figures as PNG at 60 dpi) and save it with its outputs, cleaned by `nbdev_clean`."
+    "Execute a notebook top to bottom with a fresh kernel (figures as PNG at 80 dpi) and save it with its outputs, cleaned by `nbdev_clean`."
     import nbformat
     from nbclient import NotebookClient
     nb_path = Path(nb_path).absolute()
