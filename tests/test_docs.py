@@ -32,3 +32,9 @@ def test_nbdev_docs_with_quarto_on_path(tmp_path):
     assert set(nbs) <= pages, f"not processed for Quarto: {sorted(set(nbs) - pages)}"
     core = (repo/'_docs'/'00_core.html').read_text()
     assert 'get_config' in core and 'a registered model family' in core  # show_doc cells executed by nbdev's processors
+    # the page nbdev's links point to (eo_moe_nb/_modidx.py), which eo_moe_docs' site uses, is Quarto's page too
+    # for undotted names (nbdev's front matter turns `10_models.mapex` into `models.html`, not `models.mapex.html`)
+    import nbformat
+    from eo_moe_nb.docs import front_matter, page_name
+    assert front_matter(nbformat.read(repo/'_proc'/'06_moe.ipynb', as_version=4))['output-file'] == page_name('06_moe') + '.html' == 'moe.html'
+    assert 'class SoftMoE(' in (repo/'_docs'/'06_moe.html').read_text()   # settings.ini's show_doc renderer, in Quarto builds too

@@ -84,3 +84,43 @@ def test_notebook_has_python3_kernelspec(nb):
     "papermill runs a notebook with the kernel its metadata names; jupytext conversions drop it."
     ks = json.loads(nb.read_text())['metadata'].get('kernelspec', {})
     assert ks.get('name') == 'python3', f"{nb.name} has no python3 kernelspec: add it (tests/fix_notebooks.py)"
+
+COMPONENTS = [p for p in NBS if p not in EXPERIMENTS and not re.search(r'^skip_exec:\s*true', p.read_text()[:2000].replace('\\n', '\n'), re.M)]
+
+def expected_output(src:str)->str|None:
+    "What a code cell shows when run: 'text' for a top-level print/display, 'figure' for a top-level plot it does not close."
+    if re.match(r'#\|\s*export', src): return None
+    top = [l for l in src.splitlines() if l and not l[0].isspace() and not l.startswith('#')]
+    if any(re.match(r'(print|display)\(', l) for l in top): return 'text'
+    plots = r'(\w+\s*(,\s*\w+)*\s*=\s*)?(plt\.(plot|imshow|subplots|figure|bar|scatter)|plot_\w+|\w+\.plot)\('
+    if 'plt.close' not in src and any(re.match(plots, l) for l in top): return 'figure'
+    return None
+
+def test_expected_output():
+    test_cases = {'print(1)': 'text', 'fig, ax = plt.subplots()\nax.plot([1])': 'figure', 'ax = plot_frequency(h)': 'figure',
+                  'ax = plot_frequency(h)\nplt.close("all")': None, '#|export\ndef f(): print(1)': None, 'def f():\n    print(1)': None,
+                  "nb = new_code_cell('plt.plot([0])')": None}
+    assert {s: expected_output(s) for s in test_cases} == test_cases
+
+@pytest.mark.parametrize('nb', COMPONENTS, ids=lambda p: p.name)
+def test_component_notebook_committed_with_outputs(nb):
+    "Component notebooks are committed executed (`eo_moe_docs --execute`): every printing or plotting cell has its output, figures as small PNGs."
+    cells = [c for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
+    missing = []
+    for i, c in enumerate(cells):
+        want, outs = expected_output(''.join(c['source'])), c.get('outputs', [])
+        if want == 'text' and not any(o['output_type'] in ('stream', 'execute_result', 'display_data') for o in outs): missing.append((i, want))
+        if want == 'figure' and not any('image/png' in o.get('data', {}) for o in outs): missing.append((i, want))
+    assert not missing, f"{nb.name}: code cells {missing} have no output: run `eo_moe_docs --execute --only {nb.stem}` and commit"
+    import base64
+    big = [(i, n) for i, c in enumerate(cells) for o in c.get('outputs', []) if 'image/png' in o.get('data', {})
+           if (n := len(base64.b64decode(o['data']['image/png']))) > 150_000]
+    assert not big, f"{nb.name}: PNG outputs over 150 kB (cell, bytes): {big}"
+
+@pytest.mark.parametrize('nb', NBS, ids=lambda p: p.name)
+def test_committed_outputs_ran_clean(nb):
+    "No committed output is an error or a traceback: the notebook ran to the end when its outputs were saved."
+    cells = [c for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
+    bad = [i for i, c in enumerate(cells) for o in c.get('outputs', [])
+           if o['output_type'] == 'error' or (o['output_type'] == 'stream' and 'Traceback (most recent call last)' in ''.join(o['text']))]
+    assert not bad, f"{nb.name}: code cells {bad} hold errors: fix the notebook, then `eo_moe_docs --execute --only {nb.stem}`"

@@ -205,6 +205,7 @@ def forward(self:MAPEX, imgs:Tensor, # (B, sum C^m, H, W) the stacked bands of `
             modalities:Sequence[str]|None=None, # the modalities stacked in `imgs`; None = all of the model's
             noise:Tensor|None=None # (B, M, L) masking noise; None = uniform
            )->tuple[Tensor,Tensor,Tensor]: # loss, pred (B, sum C^m, H, W), mask (B, M, L)
+    "Pretraining step: encode with per-modality masking, decode every modality, return the loss, the predicted image and the mask."
     latent, mask, ids_restore = self.forward_encoder(imgs, mask_ratio, modalities, noise)
     preds = self.forward_decoder(latent, ids_restore, modalities)
     H, W, P = *imgs.shape[-2:], self.cfg.patch_size
