@@ -206,16 +206,18 @@ class BigEarthNetNpzDataset(_BENBase):
         return self._item(s2, s1, m[f'labels_{self.label_set}'], meta, str(p))
 
 # %% ../../nbs/03a_data.bigearthnet.ipynb #bad69c34
-_LMDB_ENVS = {}
 def open_lmdb(path:Path|str # an LMDB folder
              ):
     "Read-only LMDB environment, one per folder and process (lmdb refuses to open a folder twice in a process)."
     import lmdb, os
+    # the cache lives on the lmdb module, so every copy of this function (a notebook that runs this cell, then the
+    # package's own) shares one handle per folder and process
+    envs = vars(lmdb).setdefault('_eo_moe_nb_envs', {})
     key = (str(Path(path).resolve()), os.getpid())
-    if key not in _LMDB_ENVS:
+    if key not in envs:
         if not Path(path).exists(): raise FileNotFoundError(f"{path}: LMDB folder not found")
-        _LMDB_ENVS[key] = lmdb.open(str(path), readonly=True, lock=False, readahead=False)
-    return _LMDB_ENVS[key]
+        envs[key] = lmdb.open(str(path), readonly=True, lock=False, readahead=False)
+    return envs[key]
 
 class BigEarthNetV2Dataset(_BENBase):
     "BigEarthNet v2 (reBEN) S2+S1 pairs from the LMDB (safetensors) or the GeoTIFF folders, 19-class labels."
