@@ -294,7 +294,10 @@ class DDPTrainer(DistributedTrainer):
     def __init__(self, find_unused_parameters:bool=True, # MoE routing or modality dropout can leave parameters unused in a step
                  **kwargs): # passed to `accelerate.Accelerator`
         from accelerate.utils import DistributedDataParallelKwargs
+        kwargs.setdefault('cpu', not torch.cuda.is_available())   # accelerate forms a CPU (gloo) group only when told
         super().__init__(sync_bn=False, kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)], **kwargs)
+        n = self.accelerator.num_processes
+        if n != max(num_distrib(), 1): raise RuntimeError(f"{num_distrib()} processes were launched but accelerate joined {n}")
     def _wrap_dl(self, dl): return dl if isinstance(dl, ShardedDL) else ShardedDL(dl, device=self.accelerator.device)
 
 # %% ../nbs/16_train.ipynb #9354e165
