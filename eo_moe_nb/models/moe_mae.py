@@ -251,9 +251,10 @@ class SharedSwiGLUExperts(nn.Module):
     expert = gate
 
     def grouped(self, x:Tensor, # (M, D) rows sorted by expert
-                counts:list[int] # rows of each expert
+                counts:Tensor|list[int] # (E,) rows of each expert (`dispatch_sorted` passes a tensor)
                )->Tensor: # (M, F) each row's gate activation
-        return torch.cat([self.gate(c, e) for e, c in enumerate(x.split(counts))])
+        sizes = counts.tolist() if torch.is_tensor(counts) else list(counts)
+        return torch.cat([self.gate(c, e) for e, c in enumerate(x.split(sizes))])
 
     def hidden(self, xe:Tensor # (E, N, D)
               )->Tensor: # (E, N, F)
