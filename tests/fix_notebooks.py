@@ -12,19 +12,20 @@ KS = {"display_name": "python3", "language": "python", "name": "python3"}  # as 
 SKIP = ('#|export', '#| export', '#|exporti', '#|exports', '#|eval: false', '#|hide')
 
 def mixes_imports(src:str)->bool:
-    "Does this code cell hold top-level imports and other statements (and is it not exported or hidden)?"
+    "Does this code cell hold imports (at any depth) and other statements (and is it not exported or hidden)?"
     lines = src.splitlines()
     if any(l.strip().startswith(SKIP) for l in lines): return False
     try: t = ast.parse('\n'.join(l for l in lines if not l.startswith(('%', '!'))))
     except SyntaxError: return False
-    imp = [isinstance(n, (ast.Import, ast.ImportFrom)) for n in t.body]
-    return any(imp) and not all(imp)
+    # nbdev's processors look for imports anywhere in a cell (inside `if`/`with` blocks too)
+    nested = any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(t))
+    return nested and not all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in t.body)
 
 def split_imports(src:str)->tuple[str, str]:
-    "The import lines of `src`, and the rest."
+    "The import lines of `src` (at any depth, dedented), and the rest."
     t, lines = ast.parse(src), src.splitlines(keepends=True)
-    rows = {i for n in t.body if isinstance(n, (ast.Import, ast.ImportFrom)) for i in range(n.lineno - 1, n.end_lineno)}
-    return (''.join(l for i, l in enumerate(lines) if i in rows).rstrip('\n'),
+    rows = {i for n in ast.walk(t) if isinstance(n, (ast.Import, ast.ImportFrom)) for i in range(n.lineno - 1, n.end_lineno)}
+    return (''.join(l.lstrip() for i, l in enumerate(lines) if i in rows).rstrip('\n'),
             ''.join(l for i, l in enumerate(lines) if i not in rows).strip('\n'))
 
 def fix(p:Path)->list[str]:
