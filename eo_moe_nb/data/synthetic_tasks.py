@@ -16,10 +16,10 @@ from .synthetic import (make_scene, write_tif, block_mean, patch_grid, LULC_CLAS
 
 # %% auto #0
 __all__ = ['WILDFIRE_BANDS', 'EUROSAT_CLASSES', 'EUROSAT_MS_DIR', 'make_synthetic_sen12flood', 'make_synthetic_wildfire',
-           'to_c2l2', 'landsat_from_scene', 'make_synthetic_bigearthnet_landsat', 'make_synthetic_eurosat_landsat',
-           'majortom_cell', 'make_synthetic_majortom', 'make_published_benls', 'make_published_eurosat_landsat',
-           'make_published_eurosat_ms', 'make_published_sen12flood', 'tif_bytes', 'make_published_majortom_parquet',
-           'make_published_benge']
+           'to_c2l2', 'landsat_from_scene', 'make_synthetic_bigearthnet_landsat', 'eurosat_landsat_patches',
+           'make_synthetic_eurosat_landsat', 'majortom_cell', 'make_synthetic_majortom', 'make_published_benls',
+           'make_published_eurosat_landsat', 'make_published_eurosat_ms', 'make_published_sen12flood', 'tif_bytes',
+           'make_published_majortom_parquet', 'make_published_benge']
 
 # %% ../../nbs/02a_data.synthetic_tasks.ipynb #1e29af91
 def make_synthetic_sen12flood(root:Path|str, # output folder
@@ -98,19 +98,27 @@ def make_synthetic_bigearthnet_landsat(root:Path|str, # output folder
     for s, r in rows.items(): pd.DataFrame(r, columns=['name', 'labels']).to_csv(root/f'bigearthnet-{s}.csv', index=False)
     return root
 
+def eurosat_landsat_patches(n_per_class:int, # patches per EuroSAT class, split 1:1:1
+                            size:int, # H = W at 30 m
+                            seed:int # the patches are a function of the seed
+                           ):
+    "Yield `(class, file name, split, (7, H, W) Collection-2 DN, crs, transform)` for every EuroSAT-Landsat patch."
+    rng = np.random.default_rng(seed)
+    for c, forced in EUROSAT_CLASSES.items():
+        for i in range(n_per_class):
+            sc = make_scene(rng, size * 3, classes=forced)
+            yield (c, f'{c}_{i+1}.tif', ('train', 'val', 'test')[i % 3], to_c2l2(landsat_from_scene(sc)),
+                   *patch_grid(sc.lat, sc.lon, size, 30.0))
+
 def make_synthetic_eurosat_landsat(root:Path|str, # output folder
                                    n_per_class:int=3, # patches per EuroSAT class
                                    size:int=32, # H = W at 30 m
                                    seed:int=0 # the dataset is a function of the seed
                                   )->Path:
     "Write a EuroSAT-Landsat-style dataset: `<Class>/<Class>_<i>.tif` 7-band patches and split txt files (no metadata)."
-    root = Path(root); rng = np.random.default_rng(seed); split = {s: [] for s in ('train', 'val', 'test')}
-    for c, forced in EUROSAT_CLASSES.items():
-        for i in range(n_per_class):
-            sc = make_scene(rng, size * 3, classes=forced)
-            crs, tr = patch_grid(sc.lat, sc.lon, size, 30.0)
-            write_tif(root/c/f'{c}_{i+1}.tif', to_c2l2(landsat_from_scene(sc)), crs, tr, 'uint16', descriptions=LANDSAT_BANDS)
-            split[('train', 'val', 'test')[i % 3]].append(f'{c}_{i+1}.tif')
+    root = Path(root); split = {s: [] for s in ('train', 'val', 'test')}
+    for c, name, s, a, crs, tr in eurosat_landsat_patches(n_per_class, size, seed):
+        write_tif(root/c/name, a, crs, tr, 'uint16', descriptions=LANDSAT_BANDS); split[s].append(name)
     for s, names in split.items(): (root/f'eurosat-{s}.txt').write_text('\n'.join(names) + '\n')
     return root
 
@@ -181,15 +189,10 @@ def make_published_eurosat_landsat(root:Path|str, # output folder (holds eurosat
                                    seed:int=0 # the dataset is a function of the seed
                                   )->Path:
     "Write EuroSAT-Landsat as published: class folders under `eurosat-l/`, split lists beside it, 7 bands + 1 extra."
-    root = Path(root); rng = np.random.default_rng(seed); split = {s: [] for s in ('train', 'val', 'test')}
-    for c, forced in EUROSAT_CLASSES.items():
-        for i in range(n_per_class):
-            sc = make_scene(rng, size * 3, classes=forced)
-            crs, tr = patch_grid(sc.lat, sc.lon, size, 30.0)
-            a = to_c2l2(landsat_from_scene(sc))
-            a = np.concatenate([a, np.full((1, size, size), 21824.)])                  # the extra last band (dropped by readers)
-            write_tif(root/'eurosat-l'/c/f'{c}_{i+1}.tif', a, crs, tr, 'uint16')
-            split[('train', 'val', 'test')[i % 3]].append(f'{c}_{i+1}.tif')
+    root = Path(root); split = {s: [] for s in ('train', 'val', 'test')}
+    for c, name, s, a, crs, tr in eurosat_landsat_patches(n_per_class, size, seed):
+        a = np.concatenate([a, np.full((1, size, size), 21824.)])                      # the extra last band (dropped by readers)
+        write_tif(root/'eurosat-l'/c/name, a, crs, tr, 'uint16'); split[s].append(name)
     for s, names in split.items(): (root/f'eurosat-{s}.txt').write_text('\n'.join(names) + '\n')
     return root
 
