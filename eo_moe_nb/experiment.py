@@ -13,8 +13,8 @@ from .core import repo_root
 # %% auto #0
 __all__ = ['project_root', 'resolve_path', 'ParameterError', 'notebook_parameters', 'nearest', 'check_parameters', 'choose',
            'parse_list', 'existing_path', 'canonical', 'run_key', 'folder_fingerprint', 'data_identity',
-           'synthetic_data', 'finished', 'Run', 'start_run', 'config_from_dict', 'upstream', 'last_run_cell',
-           'write_last_run', 'paper_numbers']
+           'synthetic_data', 'finished', 'Run', 'start_run', 'upstream', 'last_run_cell', 'write_last_run',
+           'paper_numbers']
 
 # %% ../nbs/16a_experiment.ipynb #b7019d48
 def project_root()->Path:
@@ -299,14 +299,7 @@ def start_run(notebook:str, # the notebook's name, e.g. '30_mapex_pretrain' (its
     return Run(notebook, params, resolve_path(params[out]), ck, resume=resume, tag=tag)
 
 # %% ../nbs/16a_experiment.ipynb #9425bd32
-def config_from_dict(cls:type, # a config dataclass, e.g. `MAPEXConfig`
-                     d:dict # from `config_to_dict`
-                    ):
-    "The `cls` instance `config_to_dict` wrote as `d` (lists back to tuples); unknown fields are an error."
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    bad = sorted(set(d) - set(names))
-    if bad: raise TypeError(f"{cls.__name__} has no field(s) {bad}")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+from .models.contract import config_from_dict   # the inverse of `config_to_dict`, defined with the model contract (09b)
 
 # %% ../nbs/16a_experiment.ipynb #e4e39abd
 def upstream(notebook:str, # e.g. '30_mapex_pretrain'
