@@ -22,8 +22,9 @@ from .downstream import Sen12FloodDataset, WildfireDataset, MajorTOMDataset
 # %% auto #0
 __all__ = ['EUROSAT_CLASS_NAMES', 'EUROSAT_MS_BANDS', 'LAYOUTS', 'InvalidPatchWarning', 'InvalidPatchError', 'report_invalid',
            'fill_problem', 'UnitsError', 'check_units', 'benls_time', 'center_crop', 'BenLandsatDataset',
-           'EuroSATLandsatDataset', 'EuroSATMSDataset', 'Sen12FloodRootDataset', 'read_tif_bytes',
-           'MajorTOMParquetDataset', 'BenGePublicDataset', 'Layout', 'detect_layout', 'open_dataset']
+           'EuroSATLandsatDataset', 'EuroSATMSDataset', 'sen12flood_split_sequences', 'write_sen12flood_split',
+           'Sen12FloodRootDataset', 'read_tif_bytes', 'MajorTOMParquetDataset', 'BenGePublicDataset', 'Layout',
+           'detect_layout', 'open_dataset']
 
 # %% ../../nbs/03d_data.open.ipynb #b4f4a8d2
 class InvalidPatchWarning(UserWarning):
@@ -271,10 +272,49 @@ class EuroSATMSDataset(_EuroSATBase):
         return dict(S2=x, image=x, label=self._label(p), meta=dict(name=p.name, lat=lat, lon=lon))
 
 # %% ../../nbs/03d_data.open.ipynb #b75b52e3
+_SEN12_SPLIT_NAMES = ('sen12_{}.csv', '{}.csv', '{}.txt')
+
+def sen12flood_split_sequences(root:Path|str, # the SEN12-FLOOD folder
+                               split:str, # 'train', 'test', ...
+                               split_dir:Path|str|None=None, # folder holding the split lists (searched first)
+                               known:Sequence[str]|None=None # the sequences of the dataset (to recognise a header line)
+                              )->list[str]:
+    "Sequence folders of a SEN12-FLOOD split list (`sen12_{split}.csv`, `{split}.csv` or `{split}.txt`, one folder per line)."
+    root = Path(root); dirs = [Path(d) for d in (split_dir, root, root/'splits') if d is not None]
+    hit = next((d/p.format(split) for p in _SEN12_SPLIT_NAMES for d in dirs if (d/p.format(split)).exists()), None)
+    if hit is None:
+        raise FileNotFoundError(
+            f"sen12flood at {root}: no split list for {split!r} (looked for {[p.format(split) for p in _SEN12_SPLIT_NAMES]} in "
+            f"{[str(d) for d in dirs]}). The SEN12-FLOOD release has no split file: its documentation says 262 train / 68 test "
+            "sequences, split by location, without listing them. Pass split_dir= a folder with such lists (one sequence folder "
+            "per line), write a location split of your own with write_sen12flood_split, or pass sequences=[...].")
+    names = [l.strip().split(',')[0].strip() for l in hit.read_text().splitlines() if l.strip()]
+    if names and known is not None and names[0] not in set(known) and not names[0].isdigit(): names = names[1:]   # a header line
+    if not names: raise ValueError(f"{hit}: the split list is empty")
+    return names
+
+def write_sen12flood_split(root:Path|str, # the SEN12-FLOOD folder (its `S1list.json` lists the sequences)
+                           out_dir:Path|str, # where `sen12_train.csv` and `sen12_test.csv` go
+                           n_test:int|None=None, # test sequences; default round(n * 68 / 330), the published proportion
+                           seed:int=0 # the permutation of the sequences
+                          )->Path:
+    "Write a seeded location split of ours (not the official lists, which are not published): `sen12_{train,test}.csv`."
+    lst = json.loads((Path(root)/'S1list.json').read_text())
+    seqs = sorted(k for k, v in lst.items() if isinstance(v, dict) and any(isinstance(e, dict) and 'filename' in e for e in v.values()))
+    if len(seqs) < 2: raise ValueError(f"{Path(root)/'S1list.json'}: {len(seqs)} sequence(s) with S1 images; a split needs 2")
+    n_test = int(round(len(seqs) * 68 / 330)) if n_test is None else n_test
+    n_test = min(max(n_test, 1), len(seqs) - 1)
+    perm = [seqs[i] for i in np.random.default_rng(seed).permutation(len(seqs))]
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    for s, part in (('test', perm[:n_test]), ('train', perm[n_test:])): (out/f'sen12_{s}.csv').write_text(''.join(f'{q}\n' for q in sorted(part)))
+    return out
+
 class Sen12FloodRootDataset(Dataset):
     "SEN12-FLOOD as released: root `S1list.json` keyed by sequence folder; S1 images with their FLOODING label."
     kind = 'sen12flood'
     def __init__(self, root:Path|str, # folder with `S1list.json` and the sequence folders
+                 split:str|None=None, # read the split list `sen12_{split}.csv` / `{split}.csv` / `{split}.txt` (see above); None = every sequence
+                 split_dir:Path|str|None=None, # folder holding the split lists (default: the root, then `root/splits`)
                  size:int|None=None, # resample to size x size; None = native (512)
                  normalize:bool=True, # z-score with the dB statistics of `NORM_STATS`
                  sequences:Sequence[str]|None=None, # keep these sequence folders (a location split)
@@ -284,24 +324,26 @@ class Sen12FloodRootDataset(Dataset):
         self.root = Path(root); j = self.root/'S1list.json'
         if not j.exists(): raise FileNotFoundError(f"{j}: not found (SEN12-FLOOD keeps one S1list.json at its root)")
         if s1_units not in ('auto', 'db', 'linear'): raise ValueError(f"s1_units must be 'auto', 'db' or 'linear', got {s1_units!r}")
+        if split is not None and sequences is not None: raise ValueError("sen12flood: pass split= or sequences=, not both")
         self.size, self.normalize, self.s1_units, self.bands, self.classes = size, normalize, s1_units, S1_BANDS, ('no flood', 'flood')
-        lst = json.loads(j.read_text())
+        lst = json.loads(j.read_text()); self.split = split
+        if split is not None: sequences = sen12flood_split_sequences(self.root, split, split_dir, list(lst))
         unknown = sorted(set(sequences or ()) - set(lst))
         if unknown: raise KeyError(f"{j}: no sequence(s) {unknown}")
+        self.sequences = [s for s in lst if sequences is None or s in set(sequences)]
         self.items, self.problems = [], {}
-        for seq, entries in lst.items():
-            if sequences is not None and seq not in sequences: continue
-            for k, v in entries.items():
+        for seq in self.sequences:
+            for k, v in lst[seq].items():
                 if not isinstance(v, dict) or 'filename' not in v: continue
                 files = self._files(self.root/seq, v['filename'])
-                if files is None: self.problems[f"{seq}/{v['filename']}"] = 'VV/VH files not found'
+                if files is None: self.problems[f"{seq}/{v['filename']}"] = f"{v['filename']}_corrected_VV.tif / _VH.tif not found"
                 else: self.items.append((seq, v, files))
         report_invalid(f'sen12flood at {root}', self.problems, on_invalid)
         if not self.items: raise ValueError(f"{j}: no S1 image entries with files")
 
     @staticmethod
     def _files(folder:Path, fn:str)->dict[str, Path]|None:
-        for pat in ('{}_{}.tif', '{}_corrected_{}.tif'):
+        for pat in ('{}_corrected_{}.tif', '{}_{}.tif'):          # the release's names (SAR-W-MixMAE reads these), then ours
             fs = {b: folder/pat.format(fn, b) for b in S1_BANDS}
             if all(p.exists() for p in fs.values()): return fs
         return None
@@ -322,8 +364,9 @@ class Sen12FloodRootDataset(Dataset):
         x = normalize_bands(x, S1_BANDS) if self.normalize else x
         lat, lon = _latlon_from_profile(prof)
         return dict(SAR=x, image=x, label=torch.tensor(int(bool(v['FLOODING']))),
-                    meta=dict(sequence=seq, date=v.get('date'), orbit=v.get('orbit'), full_coverage=v.get('FULL-DATA-COVERAGE'),
-                              s1_units=units, lat=lat, lon=lon))
+                    meta=dict(sequence=seq, filename=v['filename'], date=v.get('date'), orbit=v.get('orbit'),
+                              full_coverage=v.get('FULL-DATA-COVERAGE'), s1_units=units, lat=lat, lon=lon))
+
 
 # %% ../../nbs/03d_data.open.ipynb #fafa6115
 def read_tif_bytes(b:bytes, # a GeoTIFF file in memory
@@ -491,7 +534,7 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout('bigearthnet-v1', 'a BigEarthNet-v1.0/ or BigEarthNet-S2*/ folder of patch folders',
            lambda r: any(p.is_dir() and (p.name == 'BigEarthNet-v1.0' or p.name.startswith('BigEarthNet-S2')) for p in r.iterdir()),
            'BigEarthNet v1.0 release (Sumbul et al. 2019) and bigearthnet-common'),
-    Layout('sen12flood', 'S1list.json in the root', lambda r: (r/'S1list.json').exists(), 'SEN12-FLOOD (Rambour et al. 2020)'),
+    Layout('sen12flood', 'S1list.json in the root', lambda r: (r/'S1list.json').exists(), 'SEN12-FLOOD (Rambour et al. 2020), IEEE DataPort documentation; S1 file names as acaglayan/SAR-W-MixMAE reads them'),
     Layout('sen12flood-per-sequence', '*/S1list.json', lambda r: _has(r, '*/S1list.json'), 'this project (02a_data.synthetic_tasks)'),
     Layout('majortom-parquet', 'Core-S2L2A/images/*.parquet (the Hugging Face shards)', lambda r: _has(r, 'Core-S2L2A/images/*.parquet'),
            'Major TOM Core on the Hugging Face hub (Core-S2L2A dataset card); ESA-PhiLab/Major-TOM'),
@@ -579,15 +622,23 @@ def _open(kind:str, root:Path, split, o:dict)->Dataset:
     if kind == 'ben-ge':
         ids = None
         if split is not None:
-            cands = [p for d in (root, root/'splits') if d.is_dir() for p in sorted(d.glob('*.csv'))
-                     if p.stem == split or (p.stem.startswith('ben-ge') and p.stem.endswith(split) and not re.search(r'_(meta|esaworldcover|climatezones|era-5)$', p.stem))]
-            if len(cands) != 1: raise FileNotFoundError(f"ben-ge at {root}: expected one split csv '{split}.csv' or 'ben-ge*{split}.csv', found {[p.name for p in cands]}")
+            split_dir = o.pop('split_dir', None)
+            dirs = [Path(d) for d in (split_dir, root, root/'splits') if d is not None and Path(d).is_dir()]
+            def find(s): return [p for d in dirs for p in sorted(d.glob('*.csv'))
+                                 if p.stem == s or (p.stem.startswith('ben-ge') and p.stem.endswith(('_' + s, '-' + s)) and not re.search(r'_(meta|esaworldcover|climatezones|era-5)$', p.stem))]
+            alias = {'val': 'validation', 'valid': 'validation', 'validation': 'val'}.get(split)   # ben-ge-8k names it 'validation'
+            cands = find(split) or (find(alias) if alias else [])
+            if len(cands) != 1: raise FileNotFoundError(f"ben-ge at {root}: expected one split csv '{split}.csv' or 'ben-ge*_{split}.csv' in {[str(d) for d in dirs]}, found {[p.name for p in cands]}")
             ids = _read_split_list(cands[0])
         public = not _has(root, 'sentinel-2/*_all_bands.*')
         return (BenGePublicDataset if public else BenGeDataset)(root, ids=ids, **o)
-    if kind in ('sen12flood', 'sen12flood-per-sequence'):
-        if split is not None: raise ValueError(f"{root}: SEN12-FLOOD has no split file here; pass sequences=[...] for a location split")
-        return Sen12FloodRootDataset(root, **o) if kind == 'sen12flood' else Sen12FloodDataset(root, **o)
+    if kind == 'sen12flood': return Sen12FloodRootDataset(root, split, **o)
+    if kind == 'sen12flood-per-sequence':
+        split_dir = o.pop('split_dir', None)
+        if split is not None:
+            known = sorted(p.name for p in root.iterdir() if (p/'S1list.json').exists())
+            o['sequences'] = sen12flood_split_sequences(root, split, split_dir, known)
+        return Sen12FloodDataset(root, **o)
     if kind == 'wildfire':
         if split is not None:
             have = sorted(pd.read_csv(root/'metadata.csv', usecols=['split']).split.unique())
