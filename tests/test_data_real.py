@@ -98,3 +98,24 @@ def test_bigearthnet_real_samples_and_splits():
 def test_nothing_recognised_says_what_it_looked_for(tmp_path):
     with pytest.raises(FileNotFoundError, match='no known dataset layout. Looked for:'):
         detect_layout(tmp_path)
+
+def test_bigearthnet_v2_tiff_real_singles(tmp_path):
+    "The v2 GeoTIFF samples are one S2 patch and one S1 patch of different pairs: each is read alone, with its row of the full v2 metadata."
+    ben = _need('bigearthnet_s1s2_samples')
+    import pandas as pd
+    from fastcore.test import test_eq, test_fail
+    from eo_moe_nb.data.bigearthnet import labels_to_multi_hot, BEN19_LABELS
+    from eo_moe_nb.data.bands import S2_BANDS
+    md = pd.read_parquet(ben/'v2_metadata_full.parquet')
+    r2 = md[md.patch_id == 'S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_75_43']
+    r1 = md[md.s1_name == 'S1A_IW_GRDH_1SDV_20170613T165043_33UUP_70_48']
+    r2.to_parquet(tmp_path/'s2.parquet'); r1.to_parquet(tmp_path/'s1.parquet')
+    d2 = open_dataset(ben/'v2_tiff', kind='bigearthnet-v2-tiff', metadata=tmp_path/'s2.parquet', s1_bands=())   # units check runs here
+    x = d2[0]
+    test_eq((d2.kind, len(d2), tuple(x['image'].shape), d2.bands), ('bigearthnet-v2-tiff', 1, (12, 120, 120), S2_BANDS))
+    test_eq(x['label'], labels_to_multi_hot(list(r2.labels.iloc[0]), BEN19_LABELS))
+    test_eq(round(x['meta']['lat'], 1), 48.3)                                   # Austria (the metadata's country)
+    d1 = open_dataset(ben/'v2_tiff', kind='bigearthnet-v2-tiff', metadata=tmp_path/'s1.parquet', s2_bands=())
+    test_eq((len(d1), tuple(d1[0]['image'].shape), d1.bands), (1, (2, 120, 120), ('VV', 'VH')))
+    test_fail(lambda: open_dataset(ben/'v2_tiff', kind='bigearthnet-v2-tiff', metadata=tmp_path/'s2.parquet'),
+              contains='S1A_IW_GRDH_1SDV_20170613T165043_33UUP_75_43: patch folder not found')   # its S1 partner is not in the samples

@@ -115,7 +115,7 @@ def time_from_name(name:str # a Sentinel product or patch name with a YYYYMMDDTH
     return dt.datetime.strptime(d, '%Y%m%d') + dt.timedelta(hours=int(t[:2]), minutes=int(t[2:4]), seconds=int(t[4:]))
 
 def _time_meta(t:dt.datetime|None)->dict:
-    if t is None: return dict(time=None, week=-1, hour=float('nan'))
+    if t is None: return dict(time='', week=-1, hour=float('nan'))   # unknown time: '' (an item holds no None, so batches collate)
     return dict(time=t.isoformat(), week=int(t.isocalendar()[1]), hour=t.hour + t.minute / 60)
 
 class _BENBase(Dataset):

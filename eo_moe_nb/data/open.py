@@ -364,7 +364,7 @@ class Sen12FloodRootDataset(Dataset):
         x = normalize_bands(x, S1_BANDS) if self.normalize else x
         lat, lon = _latlon_from_profile(prof)
         return dict(SAR=x, image=x, label=torch.tensor(int(bool(v['FLOODING']))),
-                    meta=dict(sequence=seq, filename=v['filename'], date=v.get('date'), orbit=v.get('orbit'),
+                    meta=dict(sequence=seq, filename=v['filename'], date=v.get('date', ''), orbit=v.get('orbit', ''),
                               full_coverage=v.get('FULL-DATA-COVERAGE'), s1_units=units, lat=lat, lon=lon))
 
 
