@@ -600,6 +600,7 @@ def _open(kind:str, root:Path, split, o:dict)->Dataset:
     if kind == 'ben-ls': return BenLandsatDataset(root, split, **o)
     if kind == 'eurosat-landsat': return EuroSATLandsatDataset(root, split, **o)
     if kind == 'eurosat-ms': return EuroSATMSDataset(root, split, **o)
+    if kind.startswith('bigearthnet-v'): o.setdefault('stats', 'bigearthnet-v1' if kind.startswith('bigearthnet-v1') else 'bigearthnet-v2')   # each version's published statistics
     if kind in ('bigearthnet-v2-lmdb', 'bigearthnet-v2-tiff'):
         return BigEarthNetV2Dataset(root, 'lmdb' if kind.endswith('lmdb') else 'tiff', split=_v2_split(root, split, o.get('metadata')), **o)
     if kind == 'bigearthnet-v1-npz':
