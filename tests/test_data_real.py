@@ -119,3 +119,13 @@ def test_bigearthnet_v2_tiff_real_singles(tmp_path):
     test_eq((len(d1), tuple(d1[0]['image'].shape), d1.bands), (1, (2, 120, 120), ('VV', 'VH')))
     test_fail(lambda: open_dataset(ben/'v2_tiff', kind='bigearthnet-v2-tiff', metadata=tmp_path/'s2.parquet'),
               contains='S1A_IW_GRDH_1SDV_20170613T165043_33UUP_75_43: patch folder not found')   # its S1 partner is not in the samples
+
+def test_bigearthnet_v2_snow_cloud_patches_pass_the_units_check():
+    "The 6 real snow / cloud / shadow patches (their own metadata parquet) read and do not trip the units check: it flags units, not weather."
+    ben = _need('bigearthnet_s1s2_samples')
+    from fastcore.test import test_eq, test_close
+    r = ben/'v2_lmdb'
+    d = open_dataset(r, kind='bigearthnet-v2-lmdb', metadata=r/'metadata_for_patches_with_snow_cloud_or_shadow.parquet')
+    m = check_units(d)
+    test_eq((len(d), len(m)), (6, 14))
+    test_close(torch.tensor(list(m.values())), torch.zeros(14), eps=3)          # B01 is the largest, about +2.1

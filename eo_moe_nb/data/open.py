@@ -338,8 +338,25 @@ class Sen12FloodRootDataset(Dataset):
                 files = self._files(self.root/seq, v['filename'])
                 if files is None: self.problems[f"{seq}/{v['filename']}"] = f"{v['filename']}_corrected_VV.tif / _VH.tif not found"
                 else: self.items.append((seq, v, files))
+        if size is None: self._check_sizes()
         report_invalid(f'sen12flood at {root}', self.problems, on_invalid)
         if not self.items: raise ValueError(f"{j}: no S1 image entries with files")
+
+    def _check_sizes(self):
+        "Without `size=`, chips of another size than most (SAR-W-MixMAE skips chips that are not 512 x 512) are reported, so batches never fail."
+        from collections import Counter
+        shapes = {}
+        for seq, v, files in self.items:
+            hw = {}
+            for b, p in files.items():
+                with rasterio.open(p) as f: hw[b] = f.shape
+            shapes[f"{seq}/{v['filename']}"] = hw['VV'] if len(set(hw.values())) == 1 else None
+        common = Counter(s for s in shapes.values() if s is not None).most_common(1)
+        common = common[0][0] if common else None
+        for k, s in shapes.items():
+            if s is None: self.problems[k] = 'VV and VH differ in size'
+            elif s != common: self.problems[k] = f'{s[0]}x{s[1]} px, the other chips are {common[0]}x{common[1]} (pass size= to resample every chip)'
+        self.items = [it for it in self.items if f"{it[0]}/{it[1]['filename']}" not in self.problems]
 
     @staticmethod
     def _files(folder:Path, fn:str)->dict[str, Path]|None:
