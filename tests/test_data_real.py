@@ -117,8 +117,11 @@ def test_bigearthnet_v2_tiff_real_singles(tmp_path):
     test_eq(round(x['meta']['lat'], 1), 48.3)                                   # Austria (the metadata's country)
     d1 = open_dataset(ben/'v2_tiff', kind='bigearthnet-v2-tiff', metadata=tmp_path/'s1.parquet', s2_bands=())
     test_eq((len(d1), tuple(d1[0]['image'].shape), d1.bands), (1, (2, 120, 120), ('VV', 'VH')))
-    test_fail(lambda: open_dataset(ben/'v2_tiff', kind='bigearthnet-v2-tiff', metadata=tmp_path/'s2.parquet'),
-              contains='S1A_IW_GRDH_1SDV_20170613T165043_33UUP_75_43: patch folder not found')   # its S1 partner is not in the samples
+    test_fail(lambda: open_dataset(ben/'v2_tiff', kind='bigearthnet-v2-tiff', metadata=tmp_path/'s2.parquet', on_invalid='raise'),
+              contains='BigEarthNet-S1/S1A_IW_GRDH_1SDV_20170613T165043/S1A_IW_GRDH_1SDV_20170613T165043_33UUP_75_43 not found')   # its S1 partner is not in the samples
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        test_fail(lambda: open_dataset(ben/'v2_tiff', kind='bigearthnet-v2-tiff', metadata=tmp_path/'s2.parquet'), contains='no usable patch (of 1 in the metadata)')
 
 def test_bigearthnet_v2_snow_cloud_patches_pass_the_units_check():
     "The 6 real snow / cloud / shadow patches (their own metadata parquet) read and do not trip the units check: it flags units, not weather."

@@ -35,12 +35,15 @@ class InvalidPatchError(ValueError):
 
 def report_invalid(name:str, # dataset name for the message, e.g. 'ben-ls at /data/benls'
                    problems:Mapping[str, str], # patch -> why it cannot be used
-                   on_invalid:str='skip' # 'skip': one warning listing them; 'raise': an error
+                   on_invalid:str='skip', # 'skip': one warning listing them; 'raise': an error
+                   max_listed:int=50 # list at most this many in the message
                   )->None:
     "Warn once (or raise) listing every unusable patch and the reason."
     if on_invalid not in ('skip', 'raise'): raise ValueError(f"on_invalid must be 'skip' or 'raise', got {on_invalid!r}")
     if not problems: return
-    lines = '\n'.join(f'  {k}: {v}' for k, v in problems.items())
+    shown = list(problems.items())[:max_listed]
+    lines = '\n'.join(f'  {k}: {v}' for k, v in shown)
+    if len(problems) > max_listed: lines += f'\n  ... and {len(problems) - max_listed} more (the dataset\'s `problems` lists every one)'
     if on_invalid == 'raise': raise InvalidPatchError(f"{name}: {len(problems)} unusable patch(es):\n{lines}")
     warnings.warn(f"{name}: skipped {len(problems)} patch(es):\n{lines}", InvalidPatchWarning, stacklevel=3)
 
@@ -588,6 +591,27 @@ def _v2_split(root:Path, split:str|None, metadata=None)->str|None:
     if s not in have: raise ValueError(f"{root/'metadata.parquet'}: no patch in split {split!r}; its splits are {have}")
     return s
 
+def _drop_missing_v2(ds, kind:str, on_invalid:str):
+    "Report (and drop) metadata rows whose S2 or S1 patch is not in the LMDB / GeoTIFF folders, once, when the dataset is opened."
+    md, missing = ds.md, {}
+    if ds.source == 'lmdb':
+        from eo_moe_nb.data.bigearthnet import open_lmdb
+        with open_lmdb(ds.root/'BigEarthNet-V2-LMDB').begin() as tx:
+            keys = {bytes(k).decode() for k in tx.cursor().iternext(keys=True, values=False)}
+        for pid, s1n in zip(md.patch_id, md.s1_name):
+            why = [f'{n} not in BigEarthNet-V2-LMDB' for n, need in ((pid, ds.s2_bands), (s1n, ds.s1_bands)) if need and n not in keys]
+            if why: missing[pid] = '; '.join(why)
+    else:
+        for pid, s1n in zip(md.patch_id, md.s1_name):
+            why = [f'{p.relative_to(ds.root)} not found' for p, need in ((ds.root/'BigEarthNet-S2'/pid.rsplit('_', 2)[0]/pid, ds.s2_bands),
+                                                                       (ds.root/'BigEarthNet-S1'/s1n.rsplit('_', 3)[0]/s1n, ds.s1_bands)) if need and not p.is_dir()]
+            if why: missing[pid] = '; '.join(why)
+    ds.problems = missing
+    report_invalid(f'{kind} at {ds.root}', missing, on_invalid)
+    if missing: ds.md = md[~md.patch_id.isin(list(missing))].reset_index(drop=True)
+    if not len(ds.md): raise ValueError(f"{kind} at {ds.root}: no usable patch (of {len(md)} in the metadata)")
+    return ds
+
 def _v1_split_names(root:Path, split:str, split_dir)->set[str]:
     "S2 patch names of the official header-less BigEarthNet v1 split csv `{split}.csv` (or `.csv.bz2`)."
     dirs = [d for d in (Path(split_dir) if split_dir else None, root, root/'splits') if d is not None]
@@ -619,7 +643,9 @@ def _open(kind:str, root:Path, split, o:dict)->Dataset:
     if kind == 'eurosat-ms': return EuroSATMSDataset(root, split, **o)
     if kind.startswith('bigearthnet-v'): o.setdefault('stats', 'bigearthnet-v1' if kind.startswith('bigearthnet-v1') else 'bigearthnet-v2')   # each version's published statistics
     if kind in ('bigearthnet-v2-lmdb', 'bigearthnet-v2-tiff'):
-        return BigEarthNetV2Dataset(root, 'lmdb' if kind.endswith('lmdb') else 'tiff', split=_v2_split(root, split, o.get('metadata')), **o)
+        on_invalid = o.pop('on_invalid', 'skip')
+        ds = BigEarthNetV2Dataset(root, 'lmdb' if kind.endswith('lmdb') else 'tiff', split=_v2_split(root, split, o.get('metadata')), **o)
+        return _drop_missing_v2(ds, kind, on_invalid)
     if kind == 'bigearthnet-v1-npz':
         split_dir = o.pop('split_dir', None)
         ds = BigEarthNetNpzDataset(root, **o)
