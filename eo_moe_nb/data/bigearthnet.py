@@ -179,7 +179,7 @@ class BigEarthNetV1Dataset(_BENBase):
             if self.validate and pr2: check_aligned({'S2': next(iter(pr2.values())), 'S1': next(iter(pr1.values()))}, same_shape=False)
         labels = js['labels'] if self.label_set == '43' else ben43_to_19(js['labels'])
         lat, lon = _latlon_from_profile(next(iter({**pr2, **pr1}.values())))
-        meta = dict(s2_name=p2.name, s1_name=self.s1_of[p2.name].name if p2.name in self.s1_of else None, lat=lat, lon=lon,
+        meta = dict(s2_name=p2.name, s1_name=self.s1_of[p2.name].name if p2.name in self.s1_of else '', lat=lat, lon=lon,
                     **_time_meta(time_from_name(p2.name)))
         return self._item(a2, a1, labels, meta, str(p2))
 
@@ -203,8 +203,8 @@ class BigEarthNetNpzDataset(_BENBase):
         s2 = {b: z[f'S2_{b}'] for b in self.s2_bands if f'S2_{b}' in z}; s1 = {b: z[f'S1_{b}'] for b in self.s1_bands if f'S1_{b}' in z}
         if self.validate:
             for b, a in {**s2, **s1}.items(): check_valid(a[None], str(p), bands=(b,))
-        meta = dict(s2_name=m['s2_name'], s1_name=m.get('s1_name'), country=m.get('country'), season=m.get('season'),
-                    split=m.get('split'), **_time_meta(time_from_name(m['s2_name'])))
+        meta = dict(s2_name=m['s2_name'], s1_name=m.get('s1_name', ''), country=m.get('country', ''), season=m.get('season', ''),
+                    split=m.get('split', ''), **_time_meta(time_from_name(m['s2_name'])))
         return self._item(s2, s1, m[f'labels_{self.label_set}'], meta, str(p))
 
 # %% ../../nbs/03a_data.bigearthnet.ipynb #bad69c34

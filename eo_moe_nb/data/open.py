@@ -658,11 +658,19 @@ def _open(kind:str, root:Path, split, o:dict)->Dataset:
         if s not in have: raise ValueError(f"{root/'metadata.json'}: no patch in split {split!r}; its splits are {have}")
         return _filter(ds, 'meta', lambda m: m.get('split') == s, f'bigearthnet-v1-npz split {split!r}')
     if kind == 'bigearthnet-v1':
-        split_dir = o.pop('split_dir', None)
+        split_dir, on_invalid = o.pop('split_dir', None), o.pop('on_invalid', 'skip')
         ds = BigEarthNetV1Dataset(root, **o)
-        if split is None: return ds
-        names = _v1_split_names(root, split, split_dir)
-        return _filter(ds, 'patches', lambda p: p.name in names, f'bigearthnet-v1 split {split!r}')
+        names = _v1_split_names(root, split, split_dir) if split is not None else None
+        if names is not None: ds = _filter(ds, 'patches', lambda p: p.name in names, f'bigearthnet-v1 split {split!r}')
+        ds.problems = {}
+        for p in sorted(ds.s2_root.iterdir()):                           # S2 folders the reader cannot use, named once
+            if not p.is_dir() or (names is not None and p.name not in names): continue
+            if not (p/f'{p.name}_labels_metadata.json').exists(): ds.problems[p.name] = f'label file {p.name}_labels_metadata.json not found'
+            elif ds.s1_bands and p.name not in ds.s1_of: ds.problems[p.name] = 'no S1 patch names it as its corresponding_s2_patch'
+        report_invalid(f'bigearthnet-v1 at {root}', ds.problems, on_invalid)
+        ds.patches = [p for p in ds.patches if p.name not in ds.problems]
+        if not ds.patches: raise ValueError(f"bigearthnet-v1 at {root}: no usable patch")
+        return ds
     if kind == 'ben-ge':
         ids = None
         if split is not None:
