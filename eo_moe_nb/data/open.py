@@ -481,13 +481,24 @@ class BenGePublicDataset(BenGeDataset):
     "ben-ge as distributed: S1/S2 from the BigEarthNet v1 folders, `<patch_id>_dem.tif`, `<patch_id>_esaworldcover.tif`, csvs."
     kind = 'ben-ge'
     def __init__(self, root:Path|str, # folder with `ben-ge*_meta.csv`, `ben-ge*_esaworldcover.csv` and the per-patch files
-                 *args, **kwargs # as `BenGeDataset` (modalities, size, normalize, label_threshold, validate, ids)
+                 *args, on_invalid:str='skip', # 'skip' (one warning listing them) or 'raise' for patches whose files are missing
+                 **kwargs # as `BenGeDataset` (modalities, size, normalize, label_threshold, validate, ids)
                 ):
         super().__init__(root, *args, **kwargs)
         self.s2_dirs, self.s1_dirs = _find_patch_dirs(self.root, 'B02'), _find_patch_dirs(self.root, 'VV')
         self.dem, self.wc = _find_files(self.root, '_dem.tif'), _find_files(self.root, '_esaworldcover.tif')
         if not self.s2_dirs: raise FileNotFoundError(f"{self.root}: no BigEarthNet v1 S2 patch folders (<patch>/<patch>_B02.tif) in it or one level below")
         self.bands = tuple(b for bs in self.mods.values() for b in bs)
+        need = set(self.bands)
+        self.problems = {}
+        for r in self.df.itertuples():                                   # every patch checked once, when opened
+            why = [w for w, bad in ((f'no S2 folder {r.patch_id}/', bool(need & set(S2_BANDS)) and r.patch_id not in self.s2_dirs),
+                                    (f'no S1 folder {r.patch_id_s1}/', bool(need & set(S1_BANDS)) and r.patch_id_s1 not in self.s1_dirs),
+                                    (f'no {r.patch_id}_dem.tif', 'ELE' in need and r.patch_id not in self.dem)) if bad]
+            if why: self.problems[r.patch_id] = '; '.join(why)
+        report_invalid(f'ben-ge at {self.root}', self.problems, on_invalid)
+        if self.problems: self.df = self.df[~self.df.patch_id.isin(list(self.problems))].reset_index(drop=True)
+        if not len(self.df): raise ValueError(f"ben-ge at {self.root}: no usable patch")
 
     def _load(self, r)->tuple[dict, dict]:
         from eo_moe_nb.data.bigearthnet import read_ben_folder, stack_bands
