@@ -110,6 +110,14 @@ _EUROSAT_MEAN = (1354.40546513, 1118.24399958, 1042.92983953, 947.62620298, 1199
 _EUROSAT_STD = (245.71762908, 333.00778264, 395.09249139, 593.75055589, 566.4170017, 861.18399006, 1086.63139075,
                 1117.98170791, 404.91978886, 4.77584468, 1002.58768311, 761.30323499, 1231.58581042)
 _SRC_EUROSAT = 'torchgeo datamodules/eurosat.py EuroSATDataModule.band_means/band_stds (EuroSAT-MS, L1C)'
+# BigEarthNet v1: the statistics its authors published with the v1 models (bigearthnet-common `BAND_STATS_S2` / `BAND_STATS_S1`)
+_BENV1_S2 = ('B01','B02','B03','B04','B05','B06','B07','B08','B8A','B09','B11','B12')
+_BENV1_MEAN = (340.76769064, 429.9430203, 614.21682446, 590.23569706, 950.68368468, 1792.46290469, 2075.46795189,
+               2218.94553375, 2266.46036911, 2246.0605464, 1594.42694882, 1009.32729131, -12.619993741972035, -19.29044597721542)
+_BENV1_STD = (554.81258967, 572.41639287, 582.87945694, 675.88746967, 729.89827633, 1096.01480586, 1273.45393088,
+              1365.45589904, 1356.13789355, 1302.3292881, 1079.19066363, 818.86747235, 5.115911777546365, 5.464428464912864)
+_SRC_BENV1 = ('bigearthnet-common constants.py BAND_STATS_S2 (from rsim bigearthnet-models-tf BigEarthNet.py) and BAND_STATS_S1 '
+              '(BigEarthNet v1)')
 _L8_NAMES = ('L8_B1', 'L8_B2', 'L8_B3', 'L8_B4', 'L8_B5', 'L8_B6', 'L8_B7')
 _NEAREST_S2 = dict(L7_B1='B02', L7_B2='B03', L7_B3='B04', L7_B4='B08', L7_B5='B11', L7_B7='B12')
 
@@ -128,6 +136,8 @@ DATASET_STATS: Mapping[str, DatasetStats] = MappingProxyType({s.name: s for s in
                  'Landsat Collection-2 L2 scaled integers (reflectance = DN x 2.75e-5 - 0.2)', _SRC_BENLS),
     DatasetStats('eurosat-landsat', MappingProxyType(dict(zip(_L8_NAMES, zip(_BENLS_MEAN, _BENLS_STD)))),
                  'Landsat Collection-2 L2 scaled integers', 'the BEN-LS statistics, as the MoE-MAE authors normalise EuroSAT-Landsat'),
+    DatasetStats('bigearthnet-v1', MappingProxyType(dict(zip(_BENV1_S2 + ('VV', 'VH'), zip(_BENV1_MEAN, _BENV1_STD)))),
+                 'S2 L2A DN (reflectance x 10000); S1 dB', _SRC_BENV1),
     DatasetStats('eurosat-ms', MappingProxyType(dict(zip(_EUROSAT_BANDS, zip(_EUROSAT_MEAN, _EUROSAT_STD)))),
                  'S2 L1C DN (top-of-atmosphere reflectance x 10000)', _SRC_EUROSAT))})
 

@@ -115,25 +115,25 @@ def time_from_name(name:str # a Sentinel product or patch name with a YYYYMMDDTH
     return dt.datetime.strptime(d, '%Y%m%d') + dt.timedelta(hours=int(t[:2]), minutes=int(t[2:4]), seconds=int(t[4:]))
 
 def _time_meta(t:dt.datetime|None)->dict:
-    if t is None: return dict(time=None, week=-1, hour=float('nan'))
+    if t is None: return dict(time='', week=-1, hour=float('nan'))   # unknown time: '' (an item holds no None, so batches collate)
     return dict(time=t.isoformat(), week=int(t.isocalendar()[1]), hour=t.hour + t.minute / 60)
 
 class _BENBase(Dataset):
     "Shared item assembly of the BigEarthNet datasets."
-    def _init(self, s2_bands, s1_bands, size, normalize, label_set, validate):
+    def _init(self, s2_bands, s1_bands, size, normalize, label_set, validate, stats=None):
         if label_set not in ('19', '43'): raise ValueError(f"label_set must be '19' or '43', got {label_set!r}")
         self.s2_bands, self.s1_bands = tuple(s2_bands), tuple(s1_bands)
-        self.size, self.normalize, self.label_set, self.validate = size, normalize, label_set, validate
+        self.size, self.normalize, self.label_set, self.validate, self.stats = size, normalize, label_set, validate, stats
         self.classes = BEN19_LABELS if label_set == '19' else BEN43_LABELS
 
     def _item(self, s2:dict, s1:dict, labels:list[str], meta:dict, name:str)->dict:
         out = {}
         if self.s2_bands:
             x = stack_bands(s2, self.s2_bands, self.size, name)
-            out['S2'] = normalize_bands(x, self.s2_bands) if self.normalize else x
+            out['S2'] = normalize_bands(x, self.s2_bands, self.stats) if self.normalize else x
         if self.s1_bands:
             x = stack_bands(s1, self.s1_bands, self.size, name)
-            out['S1'] = normalize_bands(x, self.s1_bands) if self.normalize else x
+            out['S1'] = normalize_bands(x, self.s1_bands, self.stats) if self.normalize else x
         out['image'] = torch.cat([out[k] for k in ('S2', 'S1') if k in out])
         out['label'] = labels_to_multi_hot(labels, self.classes)
         out['meta'] = meta
@@ -148,9 +148,10 @@ class BigEarthNetV1Dataset(_BENBase):
                  size:int|None=120, # output H = W
                  normalize:bool=True, # z-score with `NORM_STATS`
                  label_set:str='19', # '19' (mapped from the 43 labels) or '43'
-                 validate:bool=True # file checks and S1/S2 co-registration
+                 validate:bool=True, # file checks and S1/S2 co-registration
+                 stats:str|Mapping|None=None # a `DATASET_STATS` name (e.g. 'bigearthnet-v1') or band -> (mean, std); None = `NORM_STATS`
                 ):
-        self.root = Path(root); self._init(s2_bands, s1_bands, size, normalize, label_set, validate)
+        self.root = Path(root); self._init(s2_bands, s1_bands, size, normalize, label_set, validate, stats)
         s2r = [p for p in self.root.iterdir() if p.is_dir() and (p.name == 'BigEarthNet-v1.0' or p.name.startswith('BigEarthNet-S2'))]
         s1r = [p for p in self.root.iterdir() if p.is_dir() and p.name.startswith('BigEarthNet-S1')]
         if len(s2r) != 1: raise FileNotFoundError(f"{self.root}: expected one S2 folder (BigEarthNet-v1.0 or BigEarthNet-S2*), found {[p.name for p in s2r]}")
@@ -178,7 +179,7 @@ class BigEarthNetV1Dataset(_BENBase):
             if self.validate and pr2: check_aligned({'S2': next(iter(pr2.values())), 'S1': next(iter(pr1.values()))}, same_shape=False)
         labels = js['labels'] if self.label_set == '43' else ben43_to_19(js['labels'])
         lat, lon = _latlon_from_profile(next(iter({**pr2, **pr1}.values())))
-        meta = dict(s2_name=p2.name, s1_name=self.s1_of[p2.name].name if p2.name in self.s1_of else None, lat=lat, lon=lon,
+        meta = dict(s2_name=p2.name, s1_name=self.s1_of[p2.name].name if p2.name in self.s1_of else '', lat=lat, lon=lon,
                     **_time_meta(time_from_name(p2.name)))
         return self._item(a2, a1, labels, meta, str(p2))
 
@@ -189,9 +190,10 @@ class BigEarthNetNpzDataset(_BENBase):
                  s2_bands:Sequence[str]=S2_BANDS, s1_bands:Sequence[str]=S1_BANDS, # bands, in output order
                  size:int|None=120, normalize:bool=True, # output size; z-score
                  label_set:str='19', # '19' or '43'
-                 validate:bool=True # NaN/inf checks
+                 validate:bool=True, # NaN/inf checks
+                 stats:str|Mapping|None=None # as in `BigEarthNetV1Dataset`
                 ):
-        self.folder = Path(folder); self._init(s2_bands, s1_bands, size, normalize, label_set, validate)
+        self.folder = Path(folder); self._init(s2_bands, s1_bands, size, normalize, label_set, validate, stats)
         self.meta = json.loads((self.folder/'metadata.json').read_text())
     def __len__(self)->int: return len(self.meta)
     def __getitem__(self, i:int)->dict:
@@ -201,8 +203,8 @@ class BigEarthNetNpzDataset(_BENBase):
         s2 = {b: z[f'S2_{b}'] for b in self.s2_bands if f'S2_{b}' in z}; s1 = {b: z[f'S1_{b}'] for b in self.s1_bands if f'S1_{b}' in z}
         if self.validate:
             for b, a in {**s2, **s1}.items(): check_valid(a[None], str(p), bands=(b,))
-        meta = dict(s2_name=m['s2_name'], s1_name=m.get('s1_name'), country=m.get('country'), season=m.get('season'),
-                    split=m.get('split'), **_time_meta(time_from_name(m['s2_name'])))
+        meta = dict(s2_name=m['s2_name'], s1_name=m.get('s1_name', ''), country=m.get('country', ''), season=m.get('season', ''),
+                    split=m.get('split', ''), **_time_meta(time_from_name(m['s2_name'])))
         return self._item(s2, s1, m[f'labels_{self.label_set}'], meta, str(p))
 
 # %% ../../nbs/03a_data.bigearthnet.ipynb #bad69c34
@@ -227,10 +229,11 @@ class BigEarthNetV2Dataset(_BENBase):
                  split:str|None=None, # keep one of 'train', 'validation', 'test'
                  s2_bands:Sequence[str]=S2_BANDS, s1_bands:Sequence[str]=S1_BANDS, # bands, in output order
                  size:int|None=120, normalize:bool=True, # output size; z-score
-                 validate:bool=True # band presence, invalid pixels, co-registration (tiff)
+                 validate:bool=True, # band presence, invalid pixels, co-registration (tiff)
+                 stats:str|Mapping|None=None # as in `BigEarthNetV1Dataset`
                 ):
         if source not in ('lmdb', 'tiff'): raise ValueError(f"source must be 'lmdb' or 'tiff', got {source!r}")
-        self.root, self.source = Path(root), source; self._init(s2_bands, s1_bands, size, normalize, '19', validate)
+        self.root, self.source = Path(root), source; self._init(s2_bands, s1_bands, size, normalize, '19', validate, stats)
         md = pd.read_parquet(metadata or self.root/'metadata.parquet')
         if split is not None: md = md[md.split == split]
         self.md = md.reset_index(drop=True)

@@ -22,8 +22,9 @@ from .downstream import Sen12FloodDataset, WildfireDataset, MajorTOMDataset
 # %% auto #0
 __all__ = ['EUROSAT_CLASS_NAMES', 'EUROSAT_MS_BANDS', 'LAYOUTS', 'InvalidPatchWarning', 'InvalidPatchError', 'report_invalid',
            'fill_problem', 'UnitsError', 'check_units', 'benls_time', 'center_crop', 'BenLandsatDataset',
-           'EuroSATLandsatDataset', 'EuroSATMSDataset', 'Sen12FloodRootDataset', 'read_tif_bytes',
-           'MajorTOMParquetDataset', 'BenGePublicDataset', 'Layout', 'detect_layout', 'open_dataset']
+           'EuroSATLandsatDataset', 'EuroSATMSDataset', 'sen12flood_split_sequences', 'write_sen12flood_split',
+           'Sen12FloodRootDataset', 'read_tif_bytes', 'MajorTOMParquetDataset', 'BenGePublicDataset', 'Layout',
+           'detect_layout', 'open_dataset']
 
 # %% ../../nbs/03d_data.open.ipynb #b4f4a8d2
 class InvalidPatchWarning(UserWarning):
@@ -34,12 +35,15 @@ class InvalidPatchError(ValueError):
 
 def report_invalid(name:str, # dataset name for the message, e.g. 'ben-ls at /data/benls'
                    problems:Mapping[str, str], # patch -> why it cannot be used
-                   on_invalid:str='skip' # 'skip': one warning listing them; 'raise': an error
+                   on_invalid:str='skip', # 'skip': one warning listing them; 'raise': an error
+                   max_listed:int=50 # list at most this many in the message
                   )->None:
     "Warn once (or raise) listing every unusable patch and the reason."
     if on_invalid not in ('skip', 'raise'): raise ValueError(f"on_invalid must be 'skip' or 'raise', got {on_invalid!r}")
     if not problems: return
-    lines = '\n'.join(f'  {k}: {v}' for k, v in problems.items())
+    shown = list(problems.items())[:max_listed]
+    lines = '\n'.join(f'  {k}: {v}' for k, v in shown)
+    if len(problems) > max_listed: lines += f'\n  ... and {len(problems) - max_listed} more (the dataset\'s `problems` lists every one)'
     if on_invalid == 'raise': raise InvalidPatchError(f"{name}: {len(problems)} unusable patch(es):\n{lines}")
     warnings.warn(f"{name}: skipped {len(problems)} patch(es):\n{lines}", InvalidPatchWarning, stacklevel=3)
 
@@ -271,10 +275,49 @@ class EuroSATMSDataset(_EuroSATBase):
         return dict(S2=x, image=x, label=self._label(p), meta=dict(name=p.name, lat=lat, lon=lon))
 
 # %% ../../nbs/03d_data.open.ipynb #b75b52e3
+_SEN12_SPLIT_NAMES = ('sen12_{}.csv', '{}.csv', '{}.txt')
+
+def sen12flood_split_sequences(root:Path|str, # the SEN12-FLOOD folder
+                               split:str, # 'train', 'test', ...
+                               split_dir:Path|str|None=None, # folder holding the split lists (searched first)
+                               known:Sequence[str]|None=None # the sequences of the dataset (to recognise a header line)
+                              )->list[str]:
+    "Sequence folders of a SEN12-FLOOD split list (`sen12_{split}.csv`, `{split}.csv` or `{split}.txt`, one folder per line)."
+    root = Path(root); dirs = [Path(d) for d in (split_dir, root, root/'splits') if d is not None]
+    hit = next((d/p.format(split) for p in _SEN12_SPLIT_NAMES for d in dirs if (d/p.format(split)).exists()), None)
+    if hit is None:
+        raise FileNotFoundError(
+            f"sen12flood at {root}: no split list for {split!r} (looked for {[p.format(split) for p in _SEN12_SPLIT_NAMES]} in "
+            f"{[str(d) for d in dirs]}). The SEN12-FLOOD release has no split file: its documentation says 262 train / 68 test "
+            "sequences, split by location, without listing them. Pass split_dir= a folder with such lists (one sequence folder "
+            "per line), write a location split of your own with write_sen12flood_split, or pass sequences=[...].")
+    names = [l.strip().split(',')[0].strip() for l in hit.read_text().splitlines() if l.strip()]
+    if names and known is not None and names[0] not in set(known) and not names[0].isdigit(): names = names[1:]   # a header line
+    if not names: raise ValueError(f"{hit}: the split list is empty")
+    return names
+
+def write_sen12flood_split(root:Path|str, # the SEN12-FLOOD folder (its `S1list.json` lists the sequences)
+                           out_dir:Path|str, # where `sen12_train.csv` and `sen12_test.csv` go
+                           n_test:int|None=None, # test sequences; default round(n * 68 / 330), the published proportion
+                           seed:int=0 # the permutation of the sequences
+                          )->Path:
+    "Write a seeded location split of ours (not the official lists, which are not published): `sen12_{train,test}.csv`."
+    lst = json.loads((Path(root)/'S1list.json').read_text())
+    seqs = sorted(k for k, v in lst.items() if isinstance(v, dict) and any(isinstance(e, dict) and 'filename' in e for e in v.values()))
+    if len(seqs) < 2: raise ValueError(f"{Path(root)/'S1list.json'}: {len(seqs)} sequence(s) with S1 images; a split needs 2")
+    n_test = int(round(len(seqs) * 68 / 330)) if n_test is None else n_test
+    n_test = min(max(n_test, 1), len(seqs) - 1)
+    perm = [seqs[i] for i in np.random.default_rng(seed).permutation(len(seqs))]
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    for s, part in (('test', perm[:n_test]), ('train', perm[n_test:])): (out/f'sen12_{s}.csv').write_text(''.join(f'{q}\n' for q in sorted(part)))
+    return out
+
 class Sen12FloodRootDataset(Dataset):
     "SEN12-FLOOD as released: root `S1list.json` keyed by sequence folder; S1 images with their FLOODING label."
     kind = 'sen12flood'
     def __init__(self, root:Path|str, # folder with `S1list.json` and the sequence folders
+                 split:str|None=None, # read the split list `sen12_{split}.csv` / `{split}.csv` / `{split}.txt` (see above); None = every sequence
+                 split_dir:Path|str|None=None, # folder holding the split lists (default: the root, then `root/splits`)
                  size:int|None=None, # resample to size x size; None = native (512)
                  normalize:bool=True, # z-score with the dB statistics of `NORM_STATS`
                  sequences:Sequence[str]|None=None, # keep these sequence folders (a location split)
@@ -284,24 +327,43 @@ class Sen12FloodRootDataset(Dataset):
         self.root = Path(root); j = self.root/'S1list.json'
         if not j.exists(): raise FileNotFoundError(f"{j}: not found (SEN12-FLOOD keeps one S1list.json at its root)")
         if s1_units not in ('auto', 'db', 'linear'): raise ValueError(f"s1_units must be 'auto', 'db' or 'linear', got {s1_units!r}")
+        if split is not None and sequences is not None: raise ValueError("sen12flood: pass split= or sequences=, not both")
         self.size, self.normalize, self.s1_units, self.bands, self.classes = size, normalize, s1_units, S1_BANDS, ('no flood', 'flood')
-        lst = json.loads(j.read_text())
+        lst = json.loads(j.read_text()); self.split = split
+        if split is not None: sequences = sen12flood_split_sequences(self.root, split, split_dir, list(lst))
         unknown = sorted(set(sequences or ()) - set(lst))
         if unknown: raise KeyError(f"{j}: no sequence(s) {unknown}")
+        self.sequences = [s for s in lst if sequences is None or s in set(sequences)]
         self.items, self.problems = [], {}
-        for seq, entries in lst.items():
-            if sequences is not None and seq not in sequences: continue
-            for k, v in entries.items():
+        for seq in self.sequences:
+            for k, v in lst[seq].items():
                 if not isinstance(v, dict) or 'filename' not in v: continue
                 files = self._files(self.root/seq, v['filename'])
-                if files is None: self.problems[f"{seq}/{v['filename']}"] = 'VV/VH files not found'
+                if files is None: self.problems[f"{seq}/{v['filename']}"] = f"{v['filename']}_corrected_VV.tif / _VH.tif not found"
                 else: self.items.append((seq, v, files))
+        if size is None: self._check_sizes()
         report_invalid(f'sen12flood at {root}', self.problems, on_invalid)
         if not self.items: raise ValueError(f"{j}: no S1 image entries with files")
 
+    def _check_sizes(self):
+        "Without `size=`, chips of another size than most (SAR-W-MixMAE skips chips that are not 512 x 512) are reported, so batches never fail."
+        from collections import Counter
+        shapes = {}
+        for seq, v, files in self.items:
+            hw = {}
+            for b, p in files.items():
+                with rasterio.open(p) as f: hw[b] = f.shape
+            shapes[f"{seq}/{v['filename']}"] = hw['VV'] if len(set(hw.values())) == 1 else None
+        common = Counter(s for s in shapes.values() if s is not None).most_common(1)
+        common = common[0][0] if common else None
+        for k, s in shapes.items():
+            if s is None: self.problems[k] = 'VV and VH differ in size'
+            elif s != common: self.problems[k] = f'{s[0]}x{s[1]} px, the other chips are {common[0]}x{common[1]} (pass size= to resample every chip)'
+        self.items = [it for it in self.items if f"{it[0]}/{it[1]['filename']}" not in self.problems]
+
     @staticmethod
     def _files(folder:Path, fn:str)->dict[str, Path]|None:
-        for pat in ('{}_{}.tif', '{}_corrected_{}.tif'):
+        for pat in ('{}_corrected_{}.tif', '{}_{}.tif'):          # the release's names (SAR-W-MixMAE reads these), then ours
             fs = {b: folder/pat.format(fn, b) for b in S1_BANDS}
             if all(p.exists() for p in fs.values()): return fs
         return None
@@ -322,8 +384,9 @@ class Sen12FloodRootDataset(Dataset):
         x = normalize_bands(x, S1_BANDS) if self.normalize else x
         lat, lon = _latlon_from_profile(prof)
         return dict(SAR=x, image=x, label=torch.tensor(int(bool(v['FLOODING']))),
-                    meta=dict(sequence=seq, date=v.get('date'), orbit=v.get('orbit'), full_coverage=v.get('FULL-DATA-COVERAGE'),
-                              s1_units=units, lat=lat, lon=lon))
+                    meta=dict(sequence=seq, filename=v['filename'], date=v.get('date', ''), orbit=v.get('orbit', ''),
+                              full_coverage=v.get('FULL-DATA-COVERAGE'), s1_units=units, lat=lat, lon=lon))
+
 
 # %% ../../nbs/03d_data.open.ipynb #fafa6115
 def read_tif_bytes(b:bytes, # a GeoTIFF file in memory
@@ -418,13 +481,24 @@ class BenGePublicDataset(BenGeDataset):
     "ben-ge as distributed: S1/S2 from the BigEarthNet v1 folders, `<patch_id>_dem.tif`, `<patch_id>_esaworldcover.tif`, csvs."
     kind = 'ben-ge'
     def __init__(self, root:Path|str, # folder with `ben-ge*_meta.csv`, `ben-ge*_esaworldcover.csv` and the per-patch files
-                 *args, **kwargs # as `BenGeDataset` (modalities, size, normalize, label_threshold, validate, ids)
+                 *args, on_invalid:str='skip', # 'skip' (one warning listing them) or 'raise' for patches whose files are missing
+                 **kwargs # as `BenGeDataset` (modalities, size, normalize, label_threshold, validate, ids)
                 ):
         super().__init__(root, *args, **kwargs)
         self.s2_dirs, self.s1_dirs = _find_patch_dirs(self.root, 'B02'), _find_patch_dirs(self.root, 'VV')
         self.dem, self.wc = _find_files(self.root, '_dem.tif'), _find_files(self.root, '_esaworldcover.tif')
         if not self.s2_dirs: raise FileNotFoundError(f"{self.root}: no BigEarthNet v1 S2 patch folders (<patch>/<patch>_B02.tif) in it or one level below")
         self.bands = tuple(b for bs in self.mods.values() for b in bs)
+        need = set(self.bands)
+        self.problems = {}
+        for r in self.df.itertuples():                                   # every patch checked once, when opened
+            why = [w for w, bad in ((f'no S2 folder {r.patch_id}/', bool(need & set(S2_BANDS)) and r.patch_id not in self.s2_dirs),
+                                    (f'no S1 folder {r.patch_id_s1}/', bool(need & set(S1_BANDS)) and r.patch_id_s1 not in self.s1_dirs),
+                                    (f'no {r.patch_id}_dem.tif', 'ELE' in need and r.patch_id not in self.dem)) if bad]
+            if why: self.problems[r.patch_id] = '; '.join(why)
+        report_invalid(f'ben-ge at {self.root}', self.problems, on_invalid)
+        if self.problems: self.df = self.df[~self.df.patch_id.isin(list(self.problems))].reset_index(drop=True)
+        if not len(self.df): raise ValueError(f"ben-ge at {self.root}: no usable patch")
 
     def _load(self, r)->tuple[dict, dict]:
         from eo_moe_nb.data.bigearthnet import read_ben_folder, stack_bands
@@ -491,7 +565,7 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout('bigearthnet-v1', 'a BigEarthNet-v1.0/ or BigEarthNet-S2*/ folder of patch folders',
            lambda r: any(p.is_dir() and (p.name == 'BigEarthNet-v1.0' or p.name.startswith('BigEarthNet-S2')) for p in r.iterdir()),
            'BigEarthNet v1.0 release (Sumbul et al. 2019) and bigearthnet-common'),
-    Layout('sen12flood', 'S1list.json in the root', lambda r: (r/'S1list.json').exists(), 'SEN12-FLOOD (Rambour et al. 2020)'),
+    Layout('sen12flood', 'S1list.json in the root', lambda r: (r/'S1list.json').exists(), 'SEN12-FLOOD (Rambour et al. 2020), IEEE DataPort documentation; S1 file names as acaglayan/SAR-W-MixMAE reads them'),
     Layout('sen12flood-per-sequence', '*/S1list.json', lambda r: _has(r, '*/S1list.json'), 'this project (02a_data.synthetic_tasks)'),
     Layout('majortom-parquet', 'Core-S2L2A/images/*.parquet (the Hugging Face shards)', lambda r: _has(r, 'Core-S2L2A/images/*.parquet'),
            'Major TOM Core on the Hugging Face hub (Core-S2L2A dataset card); ESA-PhiLab/Major-TOM'),
@@ -528,6 +602,27 @@ def _v2_split(root:Path, split:str|None, metadata=None)->str|None:
     if s not in have: raise ValueError(f"{root/'metadata.parquet'}: no patch in split {split!r}; its splits are {have}")
     return s
 
+def _drop_missing_v2(ds, kind:str, on_invalid:str):
+    "Report (and drop) metadata rows whose S2 or S1 patch is not in the LMDB / GeoTIFF folders, once, when the dataset is opened."
+    md, missing = ds.md, {}
+    if ds.source == 'lmdb':
+        from eo_moe_nb.data.bigearthnet import open_lmdb
+        with open_lmdb(ds.root/'BigEarthNet-V2-LMDB').begin() as tx:
+            keys = {bytes(k).decode() for k in tx.cursor().iternext(keys=True, values=False)}
+        for pid, s1n in zip(md.patch_id, md.s1_name):
+            why = [f'{n} not in BigEarthNet-V2-LMDB' for n, need in ((pid, ds.s2_bands), (s1n, ds.s1_bands)) if need and n not in keys]
+            if why: missing[pid] = '; '.join(why)
+    else:
+        for pid, s1n in zip(md.patch_id, md.s1_name):
+            why = [f'{p.relative_to(ds.root)} not found' for p, need in ((ds.root/'BigEarthNet-S2'/pid.rsplit('_', 2)[0]/pid, ds.s2_bands),
+                                                                       (ds.root/'BigEarthNet-S1'/s1n.rsplit('_', 3)[0]/s1n, ds.s1_bands)) if need and not p.is_dir()]
+            if why: missing[pid] = '; '.join(why)
+    ds.problems = missing
+    report_invalid(f'{kind} at {ds.root}', missing, on_invalid)
+    if missing: ds.md = md[~md.patch_id.isin(list(missing))].reset_index(drop=True)
+    if not len(ds.md): raise ValueError(f"{kind} at {ds.root}: no usable patch (of {len(md)} in the metadata)")
+    return ds
+
 def _v1_split_names(root:Path, split:str, split_dir)->set[str]:
     "S2 patch names of the official header-less BigEarthNet v1 split csv `{split}.csv` (or `.csv.bz2`)."
     dirs = [d for d in (Path(split_dir) if split_dir else None, root, root/'splits') if d is not None]
@@ -557,8 +652,11 @@ def _open(kind:str, root:Path, split, o:dict)->Dataset:
     if kind == 'ben-ls': return BenLandsatDataset(root, split, **o)
     if kind == 'eurosat-landsat': return EuroSATLandsatDataset(root, split, **o)
     if kind == 'eurosat-ms': return EuroSATMSDataset(root, split, **o)
+    if kind.startswith('bigearthnet-v'): o.setdefault('stats', 'bigearthnet-v1' if kind.startswith('bigearthnet-v1') else 'bigearthnet-v2')   # each version's published statistics
     if kind in ('bigearthnet-v2-lmdb', 'bigearthnet-v2-tiff'):
-        return BigEarthNetV2Dataset(root, 'lmdb' if kind.endswith('lmdb') else 'tiff', split=_v2_split(root, split, o.get('metadata')), **o)
+        on_invalid = o.pop('on_invalid', 'skip')
+        ds = BigEarthNetV2Dataset(root, 'lmdb' if kind.endswith('lmdb') else 'tiff', split=_v2_split(root, split, o.get('metadata')), **o)
+        return _drop_missing_v2(ds, kind, on_invalid)
     if kind == 'bigearthnet-v1-npz':
         split_dir = o.pop('split_dir', None)
         ds = BigEarthNetNpzDataset(root, **o)
@@ -571,23 +669,39 @@ def _open(kind:str, root:Path, split, o:dict)->Dataset:
         if s not in have: raise ValueError(f"{root/'metadata.json'}: no patch in split {split!r}; its splits are {have}")
         return _filter(ds, 'meta', lambda m: m.get('split') == s, f'bigearthnet-v1-npz split {split!r}')
     if kind == 'bigearthnet-v1':
-        split_dir = o.pop('split_dir', None)
+        split_dir, on_invalid = o.pop('split_dir', None), o.pop('on_invalid', 'skip')
         ds = BigEarthNetV1Dataset(root, **o)
-        if split is None: return ds
-        names = _v1_split_names(root, split, split_dir)
-        return _filter(ds, 'patches', lambda p: p.name in names, f'bigearthnet-v1 split {split!r}')
+        names = _v1_split_names(root, split, split_dir) if split is not None else None
+        if names is not None: ds = _filter(ds, 'patches', lambda p: p.name in names, f'bigearthnet-v1 split {split!r}')
+        ds.problems = {}
+        for p in sorted(ds.s2_root.iterdir()):                           # S2 folders the reader cannot use, named once
+            if not p.is_dir() or (names is not None and p.name not in names): continue
+            if not (p/f'{p.name}_labels_metadata.json').exists(): ds.problems[p.name] = f'label file {p.name}_labels_metadata.json not found'
+            elif ds.s1_bands and p.name not in ds.s1_of: ds.problems[p.name] = 'no S1 patch names it as its corresponding_s2_patch'
+        report_invalid(f'bigearthnet-v1 at {root}', ds.problems, on_invalid)
+        ds.patches = [p for p in ds.patches if p.name not in ds.problems]
+        if not ds.patches: raise ValueError(f"bigearthnet-v1 at {root}: no usable patch")
+        return ds
     if kind == 'ben-ge':
         ids = None
         if split is not None:
-            cands = [p for d in (root, root/'splits') if d.is_dir() for p in sorted(d.glob('*.csv'))
-                     if p.stem == split or (p.stem.startswith('ben-ge') and p.stem.endswith(split) and not re.search(r'_(meta|esaworldcover|climatezones|era-5)$', p.stem))]
-            if len(cands) != 1: raise FileNotFoundError(f"ben-ge at {root}: expected one split csv '{split}.csv' or 'ben-ge*{split}.csv', found {[p.name for p in cands]}")
+            split_dir = o.pop('split_dir', None)
+            dirs = [Path(d) for d in (split_dir, root, root/'splits') if d is not None and Path(d).is_dir()]
+            def find(s): return [p for d in dirs for p in sorted(d.glob('*.csv'))
+                                 if p.stem == s or (p.stem.startswith('ben-ge') and p.stem.endswith(('_' + s, '-' + s)) and not re.search(r'_(meta|esaworldcover|climatezones|era-5)$', p.stem))]
+            alias = {'val': 'validation', 'valid': 'validation', 'validation': 'val'}.get(split)   # ben-ge-8k names it 'validation'
+            cands = find(split) or (find(alias) if alias else [])
+            if len(cands) != 1: raise FileNotFoundError(f"ben-ge at {root}: expected one split csv '{split}.csv' or 'ben-ge*_{split}.csv' in {[str(d) for d in dirs]}, found {[p.name for p in cands]}")
             ids = _read_split_list(cands[0])
         public = not _has(root, 'sentinel-2/*_all_bands.*')
         return (BenGePublicDataset if public else BenGeDataset)(root, ids=ids, **o)
-    if kind in ('sen12flood', 'sen12flood-per-sequence'):
-        if split is not None: raise ValueError(f"{root}: SEN12-FLOOD has no split file here; pass sequences=[...] for a location split")
-        return Sen12FloodRootDataset(root, **o) if kind == 'sen12flood' else Sen12FloodDataset(root, **o)
+    if kind == 'sen12flood': return Sen12FloodRootDataset(root, split, **o)
+    if kind == 'sen12flood-per-sequence':
+        split_dir = o.pop('split_dir', None)
+        if split is not None:
+            known = sorted(p.name for p in root.iterdir() if (p/'S1list.json').exists())
+            o['sequences'] = sen12flood_split_sequences(root, split, split_dir, known)
+        return Sen12FloodDataset(root, **o)
     if kind == 'wildfire':
         if split is not None:
             have = sorted(pd.read_csv(root/'metadata.csv', usecols=['split']).split.unique())
