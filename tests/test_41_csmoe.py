@@ -40,9 +40,10 @@ def test_pretrain_tiny(pretrained):
     assert (rk['csmae_p4']['parts']['model']['soft_moe'], rk['csmoe_p4']['parts']['data']['kind']) == (False, 'generated')
     main = Path(rk['csmoe_p4']['checkpoint'])
     state = torch.load(main, weights_only=False)
-    assert (state['epoch'], len(state['meta']['parts']['train'])) == (7, len(state['history']['step']))
+    h = state['history']   # the loss parts per step and per validation epoch (16_train's Checkpoint)
+    assert (state['epoch'], {k: len(v) for k, v in h['parts'].items()}) == (7, {k: len(h['step']) for k in ('umr', 'cmr', 'mi', 'aux')})
     assert (state['meta']['model_class'], state['meta']['cfg']['patch_size']) == ('CSMoE', 4)   # checkpoint_meta: from_checkpoint rebuilds it
-    assert sorted(p.name for p in main.parent.glob('epoch_*.pth')) == ['epoch_004.pth', 'epoch_008.pth']
+    assert sorted(p.name for p in main.parent.glob('last.epoch*.pth')) == ['last.epoch4.pth', 'last.epoch8.pth']   # keep_epochs
     assert f"runs csmoe_p4-{rk['csmoe_p4']['key']}" in md
 
 def test_eval_tiny(pretrained):
@@ -141,5 +142,5 @@ def test_pretrain_refuses_data_without_pairs(tmp_path):
     out = tmp_path/'figs'
     err = papermill_error('41_csmoe_pretrain.ipynb', tmp_path/'a', scale='tiny', data_dir=str(shared_data_dir()/'bigearthnet_landsat_samples'),
                           out_dir=str(out), ckpt_dir=str(tmp_path/'ckpt'))
-    assert "holds 'ben-ls', not S1+S2 pairs" in err, err
+    assert 'holds ben-ls data; csmoe pretrains on bigearthnet-v2-lmdb' in err, err
     assert files(out) == []

@@ -21,7 +21,7 @@ from .contract import pool_tokens, add_from_checkpoint, checkpoint_meta
 
 # %% auto #0
 __all__ = ['CSMOE_S2_BANDS', 'CSMOE_S1_BANDS', 'CSMOE_PATCH_SIZES', 'CSMOE_TOKEN_STRATEGIES', 'CSMoEConfig', 'csmoe_config',
-           'csmoe_ffn', 'CSMoE', 'InferenceEncoder', 'token_strategies', 'save_snapshot', 'snapshot_paths']
+           'csmoe_ffn', 'CSMoE', 'InferenceEncoder', 'token_strategies', 'snapshot_paths']
 
 # %% ../../nbs/11_models.csmoe.ipynb #064cda92
 CSMOE_S2_BANDS = ('B02', 'B03', 'B04', 'B08', 'B05', 'B06', 'B07', 'B8A', 'B11', 'B12') # 10 m then 20 m bands
@@ -262,16 +262,9 @@ def token_strategies(model:CSMoE, # the model whose `proj` head projects [CLS]
             'norm. & proj. [CLS]': nn.functional.normalize(model.proj(cls.to(dev)), dim=-1).to(cls.device)}
 
 # %% ../../nbs/11_models.csmoe.ipynb #5639436f
-def save_snapshot(model:CSMoE, # the model being trained
-                  path:Path|str, # e.g. `<run folder>/epoch_004.pth`
-                  epoch:int # 1-based epoch after which the weights were taken
-                 )->Path:
-    "Save `model`'s weights with `checkpoint_meta`, so `CSMoE.from_checkpoint(path)` rebuilds it."
-    path = Path(path)
-    torch.save(dict(model=model.state_dict(), meta=dict(checkpoint_meta(model), epoch=epoch)), path)
-    return path
-
-def snapshot_paths(folder:Path|str # a run's checkpoint folder
-                  )->dict[int, Path]: # epoch -> `epoch_NNN.pth`
-    "The weight snapshots in `folder`, by 1-based epoch."
-    return {int(p.stem.split('_')[1]): p for p in sorted(Path(folder).glob('epoch_*.pth'))}
+def snapshot_paths(ckpt:Path|str # a run's checkpoint, e.g. `<run folder>/last.pth`
+                  )->dict[int, Path]: # 1-based epoch -> `<stem>.epoch<e>.pth` (`16_train.snapshot_path`)
+    "The weight snapshots kept beside `ckpt` (`keep_epochs`), by epoch, in order."
+    ckpt = Path(ckpt)
+    found = {int(p.name[len(ckpt.stem) + 6:-4]): p for p in ckpt.parent.glob(f"{ckpt.stem}.epoch*.pth")}
+    return dict(sorted(found.items()))
