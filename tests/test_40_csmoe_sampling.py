@@ -21,13 +21,15 @@ def test_sampling_tiny_writes_outputs_and_honours_parameters(tmp_path):
     assert m['dist_km'] == 200. and m['cells'] < m['grid_cells'], (m['cells'], m['grid_cells'])
     sizes = {f: (out/f).stat().st_size for f in ('table2.csv', 'table2.md', 'fig3_density.png', 'strata_sizes_distances.png', 'mtom_mu_cells.csv')}
     assert {f: s > 100 for f, s in sizes.items()} == {f: True for f in sizes}, sizes
-    t = pd.read_csv(out/'table2.csv').set_index('statistic')
-    assert t.loc['Number of tiles', 'paper MTom_mu'] == 18846                      # the paper's number beside ours
-    assert t.loc['Number of tiles', 'ours MTom_mu'] == m['tiles_mtom_mu']
+    t = pd.read_csv(out/'table2.csv').set_index(['source', 'subset'])['Number of tiles']
+    from eo_moe_nb.experiment import paper_numbers
+    paper = paper_numbers('csmoe')['table2']
+    assert t['paper'].to_dict() == dict(zip(paper['columns'], paper['rows']['Number of tiles']))   # the paper's numbers beside ours
+    assert (t['ours', 'MTom_mu'], t['ours', 'MTom_r'], t['ours', 'MTom']) == (m['tiles_mtom_mu'], m['tiles_mtom_r'], m['cells'])
     sizes = pd.read_csv(out/'mtom_mu_cells.csv').groupby(['u', 'v']).size()
     assert sizes.max() <= 8 * 1.1 and len(sizes) == m['strata'], (sizes.max(), len(sizes), m['strata'])  # every stratum, 110 % bound at N_s = 8
     md = (out/'table2.md').read_text()
-    for s in ('scale `tiny`', 'Paper:', 'N_s = 8'): assert s in md, s
+    for s in ('**Table II.**', 'scale `tiny`', 'Paper:', 'N_s = 8', '| source   | subset'): assert s in md, (s, md)
     man = json.loads((out/'manifest_40_csmoe_sampling_tiny.json').read_text())
     assert (man['parameters']['n_s'], man['outputs']) == (8, files(out))
 
