@@ -18,7 +18,8 @@ What was found (torch 2.13, CPU):
 - the inductor backend (C++ code generation; needs a C compiler, skipped without one) gives the same loss and
   gradients to 1e-4 with `torch._inductor.config.fallback_random=True` (inductor's own RNG otherwise draws other
   masks than eager); it takes minutes to compile even a tiny model on a small CPU, so it runs only with
-  `EO_MOE_TEST_INDUCTOR=1` (measured here, shared 2-core machine: ViT MAE tiny 112 s).
+  `EO_MOE_TEST_INDUCTOR=1` (measured here, shared 2-core machine: ViT MAE tiny 112 s; CSMoE tiny 273 s, loss equal,
+  gradients within 7e-7).
 """
 import os, shutil
 from functools import partial
