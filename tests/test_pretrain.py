@@ -88,3 +88,14 @@ def test_two_processes_match_one(tmp):
     assert abs(mean(h1['train_loss']) - mean(h2['train_loss'])) <= 0.1 * mean(h1['train_loss']), (h1['train_loss'], h2['train_loss'])
     assert h1['train_loss'][-1] < h1['train_loss'][0] and h2['train_loss'][-1] < h2['train_loss'][0]
     assert sorted(p.name for p in (tmp/'two').rglob('*') if p.is_file()) == sorted(p.name for p in (tmp/'one').rglob('*') if p.is_file())
+
+def test_accelerate_launch(tmp):
+    "`accelerate launch -m eo_moe_nb.pretrain` (one CPU process here: accelerate runs several CPU processes only through MPI)."
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
+    p = subprocess.run([sys.executable, '-m', 'accelerate.commands.launch', '--cpu', '--num_processes', '1', '--num_machines', '1',
+                        '--mixed_precision', 'no', '--dynamo_backend', 'no', '-m', 'eo_moe_nb.pretrain', 'moe_mae', *SMALL,
+                        '--ckpt-dir', str(tmp/'acc'), '--out-dir', str(tmp/'acc_out')], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    so = _ok(p)
+    m = metrics(tmp/'acc_out', 'moe_mae')
+    assert (m['state'], m['world_size']) == ('new', 1) and f"run {m['run']} new" in so
+    if (tmp/'out_moe_mae').exists(): assert m['run_key'] == metrics(tmp/'out_moe_mae', 'moe_mae')['run_key']   # same run as `python -m`
