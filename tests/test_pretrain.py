@@ -99,3 +99,17 @@ def test_accelerate_launch(tmp):
     m = metrics(tmp/'acc_out', 'moe_mae')
     assert (m['state'], m['world_size']) == ('new', 1) and f"run {m['run']} new" in so
     if (tmp/'out_moe_mae').exists(): assert m['run_key'] == metrics(tmp/'out_moe_mae', 'moe_mae')['run_key']   # same run as `python -m`
+
+@pytest.mark.parametrize('model,sub,kind', [('csmoe', 'bigearthnet_s1s2_samples/v2_lmdb', 'bigearthnet-v2-lmdb'),
+                                            ('moe_mae', 'bigearthnet_landsat_samples', 'ben-ls')])
+def test_real_data_goes_through_open_dataset(tmp, model, sub, kind):
+    "`pretrain` on the real samples of ../shared/data (skipped when absent): the layout is recognised, the run names it."
+    from eo_moe_nb.core import shared_data_dir
+    from eo_moe_nb.pretrain import pretrain
+    from eo_moe_nb.experiment import data_identity
+    sd = shared_data_dir()
+    if sd is None or not (sd/sub).exists(): pytest.skip(f"../shared/data/{sub} absent")
+    opts = dict(split=None) if model == 'moe_mae' else {}
+    r = pretrain(model, 'tiny', sd/sub, epochs=1, batch_size=8, ckpt_dir=tmp/'real', progress=False, **opts)
+    assert (r.data['kind'], r.state, r.data['desc']) == (kind, 'new', f"{kind}{' S1+S2 pairs' if model == 'csmoe' else ''} at {(sd/sub).resolve()}")
+    assert r.data['identity'] == data_identity(sd/sub) and r.parts['data'] == r.data['identity'] and len(r.history['step']) >= 1
