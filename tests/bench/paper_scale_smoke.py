@@ -8,8 +8,9 @@ over the GPU's peak dense bf16 FLOP/s, from `PEAK_TFLOPS` or `--peak-tflops`), a
 (16 bytes per parameter for fp32 weights, gradients and AdamW's two moments, plus the bytes of the tensors the
 forward saves for the backward, as measured in the run), so the estimate can be checked against the measured peak.
 
-    torchrun --nproc_per_node 8 tests/bench/paper_scale_smoke.py --out paper_figures/throughput_paper_gpu.md
-    python tests/bench/paper_scale_smoke.py --batch 64                                  # one GPU
+    torchrun --nproc_per_node 8 tests/bench/paper_scale_smoke.py      # -> paper_figures/throughput_paper_gpu.md
+    python tests/bench/paper_scale_smoke.py --batch 64                 # one GPU
+    python tests/bench/paper_scale_smoke.py --batch 2 --steps 1 --precision bf16   # no GPU: paper_figures/throughput_paper_cpu.md
     python tests/bench/paper_scale_smoke.py --scale tiny --steps 2 --out /tmp/t.md       # CPU dry run (the test)
 
 Random inputs test that the paper configurations build, train and fit in memory; they say nothing about accuracy.
@@ -124,7 +125,8 @@ def main(argv=None):
     ap.add_argument('--precision', default=None, choices=['bf16', 'fp32'], help='default bf16 on a GPU, fp32 on a CPU')
     ap.add_argument('--amp', action='store_true', help='same as --precision bf16')
     ap.add_argument('--peak-tflops', type=float, default=None, help="the device's peak dense bf16 TFLOP/s for MFU (default: PEAK_TFLOPS by GPU name)")
-    ap.add_argument('--out', default='', help='Markdown table to write (also a .json beside it)')
+    ap.add_argument('--out', default=None, help="Markdown table to write (also a .json beside it); default for --scale paper: "
+                    "paper_figures/throughput_paper_<gpu|cpu>.md, else none ('' for none)")
     a = ap.parse_args(argv)
     rank, n_proc = world()
     device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() else default_device('cpu')
@@ -133,6 +135,7 @@ def main(argv=None):
     batch = a.batch or (32 if cuda else 2)
     what = torch.cuda.get_device_name() if cuda else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     peak = a.peak_tflops or (peak_tflops(what) if cuda else None)
+    if a.out is None: a.out = str(Path(__file__).resolve().parents[2]/'paper_figures'/f"throughput_paper_{'gpu' if cuda else 'cpu'}.md") if a.scale == 'paper' else ''
     rows = []
     for name in [m.strip() for m in a.models.split(',') if m.strip()]:
         if name not in CASES: raise SystemExit(f"unknown model {name!r}; choose from {list(CASES)}")
