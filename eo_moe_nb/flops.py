@@ -50,6 +50,10 @@ def _bmm(a, b): return _prod(a.shape) * b.shape[-1]               # (b,m,k)@(b,k
 def _conv(out, x, w, *rest): return out.numel() * _prod(w.shape[1:]) # each output element: C_in/groups * kernel MACs
 def _ln(out, x, shape, w=None, b=None, *rest): return x.numel() * (5 if w is not None else 4)
 def _gn(out, x, w=None, b=None, *rest): return x.numel() * (5 if w is not None else 4)
+def _grouped(a, b): # one grouped GEMM: every row of a multiplies one group's matrix
+    # (M,K)@(G,K,N) rows by group, (M,K)@(K,M')->(G,M,N) over K blocks (weight gradients), (B,M,K)@(B,K,N): a's elements x N;
+    # (G,M,K)@(K,N_total) column blocks: M K N_total
+    return (_prod(a.shape[-2:]) if a.dim() == 3 and b.dim() == 2 else _prod(a.shape)) * b.shape[-1]
 
 aten = torch.ops.aten
 OP_RULES = { # op -> (field, fn(out, *args))
@@ -57,11 +61,13 @@ OP_RULES = { # op -> (field, fn(out, *args))
     aten.addmm.default: ('linear', lambda out, c, a, b, *r, **k: _mm(a, b)),
     aten.bmm.default: ('linear', lambda out, a, b: _bmm(a, b)),
     aten.baddbmm.default: ('linear', lambda out, c, a, b, *r, **k: _bmm(a, b)),
-    # the out= variants, which hand-written kernels such as 06_moe's GroupedFFN call (`out` arrives as a keyword)
+    # the out= variants, for kernels that write into preallocated buffers (`out` arrives as a keyword)
     aten.mm.out: ('linear', lambda res, a, b, **k: _mm(a, b)),
     aten.addmm.out: ('linear', lambda res, c, a, b, *r, **k: _mm(a, b)),
     aten.bmm.out: ('linear', lambda res, a, b, **k: _bmm(a, b)),
     aten.baddbmm.out: ('linear', lambda res, c, a, b, *r, **k: _bmm(a, b)),
+    # the grouped GEMM of 06_moe's sparse experts (`F.grouped_mm` / `torch._grouped_mm`, CUDA bf16 and CPU)
+    aten._grouped_mm.default: ('linear', lambda out, a, b, *r, **k: _grouped(a, b)),
     aten.mv.default: ('linear', lambda out, a, v: a.numel()),
     aten.dot.default: ('linear', lambda out, a, b: a.numel()),
     aten.convolution.default: ('conv', _conv),

@@ -1,14 +1,34 @@
-"""tests/bench/paper_scale_smoke.py (the paper-scale GPU throughput run) works end to end; here at the tiny presets."""
-import importlib.util, json
+"""tests/bench/paper_scale_smoke.py (the paper-scale GPU throughput run) works end to end; here at the tiny presets on
+the CPU: in this process, and under `torchrun --nproc_per_node 2` (gloo), where rank 0 alone writes the table."""
+import importlib.util, json, os, subprocess, sys
 from conftest import ROOT
 
-def test_smoke_script_tiny(tmp_path):
+def _load():
     spec = importlib.util.spec_from_file_location('paper_scale_smoke', ROOT/'tests'/'bench'/'paper_scale_smoke.py')
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
-    rows = mod.main(['--scale', 'tiny', '--steps', '2', '--batch', '2', '--out', str(tmp_path/'t.md')])
+    return mod
+
+def test_smoke_script_tiny(tmp_path):
+    mod = _load()
+    rows = mod.main(['--scale', 'tiny', '--steps', '2', '--batch', '2', '--peak-tflops', '1', '--out', str(tmp_path/'t.md')])
     assert [r['model'] for r in rows] == ['mapex', 'csmoe', 'moe_mae']
     assert all(r['sec_per_step'] > 0 and r['images_per_sec'] > 0 and r['steps'] == 2 for r in rows)
+    assert all((r['processes'], r['precision']) == (1, 'fp32') for r in rows)
+    assert all(r['train_GFLOPs_per_image'] > 0 and r['est_mem_GiB'] > 0 for r in rows)
+    assert all(abs(r['mfu'] - r['TFLOPs_per_sec_per_device']) <= 1e-4 for r in rows)       # peak 1 TFLOP/s
     assert rows[0]['input'].startswith('6 modalities (13 bands)')
     md = (tmp_path/'t.md').read_text()
     assert 'tiny presets' in md and md.count('\n| ') == 4          # header + 3 models
     assert json.loads((tmp_path/'t.json').read_text())['rows'] == rows
+    assert mod.peak_tflops('NVIDIA H100 PCIe') == 756. and mod.peak_tflops('NVIDIA H200') == 989. and mod.peak_tflops('cpu') is None
+
+def test_smoke_script_two_processes(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
+    p = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', str(29500 + (os.getpid() + 3) % 1000),
+                        str(ROOT/'tests'/'bench'/'paper_scale_smoke.py'), '--scale', 'tiny', '--steps', '1', '--batch', '2',
+                        '--models', 'csmoe,moe_mae', '--out', str(tmp_path/'t2.md')], env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    rows = json.loads((tmp_path/'t2.json').read_text())['rows']
+    assert [(r['model'], r['processes']) for r in rows] == [('csmoe', 2), ('moe_mae', 2)]
+    assert all(abs(r['images_per_sec'] - 4 / r['sec_per_step']) <= 0.1 for r in rows)   # 2 ranks x batch 2 per step
+    assert p.stdout.count('"model": "csmoe"') == 1                                        # rank 0 alone prints
