@@ -67,7 +67,8 @@ def check_options(model:str, # one of `MODELS`
     return options
 
 # %% ../nbs/16b_pretrain.ipynb #339186b3
-DATA_LAYOUTS = dict(mapex=('ben-ge',), csmoe=('bigearthnet-v2-lmdb', 'bigearthnet-v2-tiff', 'bigearthnet-v1-npz'),
+DATA_LAYOUTS = dict(mapex=('ben-ge',), csmoe=('bigearthnet-v2-lmdb', 'bigearthnet-v2-tiff', 'bigearthnet-v1', 'bigearthnet-v1-npz',
+                           'majortom', 'majortom-parquet'),   # any S1+S2 pairs: pretraining needs no labels
                     moe_mae=('ben-ls', 'eurosat-landsat'))
 _KEYS = dict(mapex=(('image',), 1), csmoe=(('S2', 'S1'), 2), moe_mae=(('image', 'meta_feat'), 2))   # batch keys, model inputs
 
