@@ -22,7 +22,7 @@ def test_pretrain_tiny_writes_outputs_and_honours_parameters(tmp_path):
                                                  'pretrain_tiny_recon_mse.md', 'pretrain_tiny_routing.png', 'pretrain_tiny_routing.csv',
                                                  'pretrain_tiny_routing.md')}
     assert {f: s > 100 for f, s in sizes.items()} == {f: True for f in sizes}, sizes
-    assert m['model'].startswith('MAPEX')                     # model='auto' trains MAPEX
+    assert (m['model'], m['model_desc'][:5]) == ('mapex', 'MAPEX'), m['model_desc']   # model='auto' trains MAPEX
     # modality routing: every modality's tokens go to exactly k=2 experts of each layer
     n_experts = [len(e.split(': ')[1].split(',')) for layer in m['routing']['experts_per_modality'] for e in layer]
     assert n_experts == [2] * len(n_experts) and len(n_experts) == 2 * len(MODS)
@@ -49,16 +49,17 @@ def test_pretrain_tiny_writes_outputs_and_honours_parameters(tmp_path):
 def test_pretrain_reads_published_benge(tmp_path):
     "-p data_dir takes ben-ge as distributed (BigEarthNet v1 folders, <patch_id>_dem.tif, csvs, splits/): `open_dataset` reads it and the run trains on it."
     from eo_moe_nb.data.synthetic_tasks import make_published_benge
-    data = make_published_benge(tmp_path/'ben-ge', n_samples=20, size=24, seed=5)
+    data = make_published_benge(tmp_path/'ben-ge', n_samples=22, size=24, seed=5)
     out = tmp_path/'figs'
-    run_papermill(NB, tmp_path/'nb', scale='tiny', epochs=1, data_dir=str(data), out_dir=str(out), ckpt_dir=str(tmp_path/'ckpt'))
+    run_papermill(NB, tmp_path/'nb', scale='tiny', epochs=1, data_dir=str(data), split='train', out_dir=str(out), ckpt_dir=str(tmp_path/'ckpt'))
     m = json.loads((out/'pretrain_tiny_metrics.json').read_text())
-    d = m['run_keys']['pretrain']['parts']['data']
-    # 20 patches: 16 train = one step of 16; resampled from 24 to the tiny preset's 32 px
-    assert (m['data'], d['kind'], d['path'], m['steps']) == (f"ben-ge at {data.resolve()}", 'folder', str(data.resolve()), 1)
+    parts = m['run_keys']['pretrain']['parts']
+    # splits/ben-ge-8k_train.csv holds 20 of the 22 patches: 16 train = one step of 16; resampled from 24 to the tiny preset's 32 px
+    assert (m['data'], parts['data']['kind'], parts['data']['path'], m['steps']) == (f"ben-ge at {data.resolve()}", 'folder', str(data.resolve()), 1)
+    assert parts['split'] == dict(data_split='train', valid_pct=0.2, seed=0)
     assert MAPEX.from_checkpoint(m['run_keys']['pretrain']['checkpoint']).cfg.img_size == 32
 
-@pytest.mark.parametrize('layout, message', [('none', 'no known dataset layout'), ('wildfire', "holds a 'wildfire' dataset, not ben-ge")])
+@pytest.mark.parametrize('layout, message', [('none', 'no known dataset layout'), ('wildfire', "holds wildfire data; mapex pretrains on ben-ge")])
 def test_pretrain_refuses_a_folder_that_is_not_benge(tmp_path, layout, message):
     from eo_moe_nb.data.synthetic_tasks import make_synthetic_wildfire
     d = tmp_path/'data'; d.mkdir()
