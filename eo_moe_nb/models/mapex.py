@@ -21,8 +21,8 @@ from ..pruning import prune_model, resolve_modality_ids, count_params, PrunedMod
 from .contract import POOLS, pool_tokens, add_from_checkpoint
 
 # %% auto #0
-__all__ = ['ROUTERS', 'MAPEXConfig', 'modality_dropout', 'MAPEX', 'decode_reference', 'prune', 'param_counts', 'MAPEXEncoder',
-           'downstream_encoder', 'specialised', 'pruned_encoder_params']
+__all__ = ['ROUTERS', 'MAPEXConfig', 'modality_dropout', 'MAPEX', 'expert_shares', 'decode_reference', 'prune', 'param_counts',
+           'MAPEXEncoder', 'downstream_encoder', 'specialised', 'pruned_encoder_params']
 
 # %% ../../nbs/10_models.mapex.ipynb #8f3e12db
 @dataclass
@@ -160,6 +160,21 @@ def forward_encoder(self:MAPEX, imgs:Tensor, # (B, sum C^m, H, W)
     x = x.reshape(B, M * Lk1, D)
     for blk in self.blocks: x = blk(x, modality=ids)
     return self.norm(x).view(B, M, Lk1, D), mask.view(B, M, L), ids_restore.view(B, M, L)
+
+# %% ../../nbs/10_models.mapex.ipynb #0e9f706e
+@torch.no_grad()
+def expert_shares(model:MAPEX, # an unpruned MAPEX (its routing statistics cover every pre-training modality)
+                  batches # iterable of `(imgs,)` batches (a DataLoader) or `imgs` tensors (B, sum C^m, H, W)
+                 )->Tensor: # (depth, M, E) share of each modality's tokens per expert of each MoE layer
+    "Token-weighted `routing_stats['utilization_per_modality']` of every MoE layer over masked encoder passes of `batches`."
+    util = n = 0.
+    for b in batches:
+        x = b[0] if isinstance(b, (tuple, list)) else b
+        model.forward_encoder(x.to(model.route_ids.device))
+        st = [blk.mlp.routing_stats for blk in model.blocks]
+        util = util + torch.stack([s['utilization_per_modality'] * s['tokens_per_modality'][:, None] for s in st]).cpu()
+        n = n + torch.stack([s['tokens_per_modality'][:, None] for s in st]).cpu()
+    return util / n.clamp_min(1)
 
 # %% ../../nbs/10_models.mapex.ipynb #dfe8fdfc
 def _decode(self:MAPEX, x:Tensor, # (N, L_k, D) encoded tokens of N sequences (no end-of-modality token)
