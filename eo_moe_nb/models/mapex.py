@@ -11,17 +11,18 @@ from typing import Sequence
 import torch, torch.nn as nn
 from torch import Tensor
 from fastcore.basics import patch
-from ..core import register_preset
+from ..core import register_preset, set_seed
 from ..data.bands import MAPEX_MODALITIES, modality_channels, resolve_modalities
 from ..vit import PatchEmbed, Block, sincos_pos_embed_2d, random_masking, restore_tokens, patchify, unpatchify, masked_mse, norm_patches
 from ..routers import ModalityEmbedRouter, PosEmbedModalityRouter, DeterministicModalityRouter
 from ..moe import SparseMoE
 from ..losses import mapex_aux
 from ..pruning import prune_model, resolve_modality_ids, count_params, PrunedModalityRouter
+from .contract import POOLS, pool_tokens, add_from_checkpoint
 
 # %% auto #0
-__all__ = ['ROUTERS', 'MAPEXConfig', 'modality_dropout', 'MAPEX', 'decode_reference', 'prune', 'param_counts',
-           'pruned_encoder_params']
+__all__ = ['ROUTERS', 'MAPEXConfig', 'modality_dropout', 'MAPEX', 'expert_shares', 'decode_reference', 'prune', 'param_counts',
+           'MAPEXEncoder', 'downstream_encoder', 'specialised', 'pruned_encoder_params']
 
 # %% ../../nbs/10_models.mapex.ipynb #8f3e12db
 @dataclass
@@ -76,6 +77,9 @@ ROUTERS = dict(modality=ModalityEmbedRouter, pos_embed=PosEmbedModalityRouter, d
 
 class MAPEX(nn.Module):
     "MAPEX mixture-of-modality-experts masked autoencoder (Hanna et al., Sect. 3)."
+    config_cls = MAPEXConfig
+    loss_weights = dict(rec=1., load=1.)  # `load` is already the alpha-weighted sum of the layers' Eq. 1 losses
+    cls_index, mean_from = None, 0        # no class token: pool='mean' averages every patch token (k-NN, Sect. 5.1)
     def __init__(self, cfg:MAPEXConfig): # model configuration
         super().__init__()
         if cfg.router not in ROUTERS: raise ValueError(f"router must be one of {list(ROUTERS)}, got {cfg.router!r}")
@@ -100,7 +104,6 @@ class MAPEX(nn.Module):
         self.decoder_norm = nn.LayerNorm(Dd)
         self.decoder_pred = nn.ModuleDict({m: nn.Linear(Dd, P * P * (b - a)) for m, (a, b) in chans.items()})
         self.target_fn = norm_patches if cfg.norm_pix_loss else nn.Identity()
-        self.stats = {}
         self.initialize_weights()
 
     def initialize_weights(self):
@@ -158,6 +161,21 @@ def forward_encoder(self:MAPEX, imgs:Tensor, # (B, sum C^m, H, W)
     for blk in self.blocks: x = blk(x, modality=ids)
     return self.norm(x).view(B, M, Lk1, D), mask.view(B, M, L), ids_restore.view(B, M, L)
 
+# %% ../../nbs/10_models.mapex.ipynb #0e9f706e
+@torch.no_grad()
+def expert_shares(model:MAPEX, # an unpruned MAPEX (its routing statistics cover every pre-training modality)
+                  batches # iterable of `(imgs,)` batches (a DataLoader) or `imgs` tensors (B, sum C^m, H, W)
+                 )->Tensor: # (depth, M, E) share of each modality's tokens per expert of each MoE layer
+    "Token-weighted `routing_stats['utilization_per_modality']` of every MoE layer over masked encoder passes of `batches`."
+    util = n = 0.
+    for b in batches:
+        x = b[0] if isinstance(b, (tuple, list)) else b
+        model.forward_encoder(x.to(model.route_ids.device))
+        st = [blk.mlp.routing_stats for blk in model.blocks]
+        util = util + torch.stack([s['utilization_per_modality'] * s['tokens_per_modality'][:, None] for s in st]).cpu()
+        n = n + torch.stack([s['tokens_per_modality'][:, None] for s in st]).cpu()
+    return util / n.clamp_min(1)
+
 # %% ../../nbs/10_models.mapex.ipynb #dfe8fdfc
 def _decode(self:MAPEX, x:Tensor, # (N, L_k, D) encoded tokens of N sequences (no end-of-modality token)
             ids_restore:Tensor # (N, L)
@@ -190,36 +208,54 @@ def forward_loss(self:MAPEX, imgs:Tensor, # (B, sum C^m, H, W)
                  preds:list[Tensor], # per modality (B, L, P*P*C^m)
                  mask:Tensor, # (B, M, L)
                  modalities:Sequence[str]|None=None # the modalities stacked in `imgs`
-                )->Tensor: # scalar: reconstruction + alpha * load
+                )->dict: # loss, parts (rec, load; detached), rec_per_modality (M,) detached
     "Mean over modalities of the masked-patch MSE, plus the layers' alpha-weighted load-balancing losses (Eq. 1)."
     P = self.cfg.patch_size
     rec = torch.stack([masked_mse(p, self.target_fn(patchify(imgs[:, a:b], P)), mask[:, j])
                        for j, (p, (a, b)) in enumerate(zip(preds, self.channels(modalities).values()))])
     load = sum(blk.mlp.aux_loss for blk in self.blocks)
-    self.stats = dict(rec=rec.mean().detach(), load=load.detach(), rec_per_modality=rec.detach())
-    return rec.mean() + load
+    return dict(loss=rec.mean() + load, parts=dict(rec=rec.mean().detach(), load=load.detach()), rec_per_modality=rec.detach())
 
+# %% ../../nbs/10_models.mapex.ipynb #0676bd96
+@patch
+def reconstruct(self:MAPEX, imgs:Tensor, # (B, sum C^m, H, W) the stacked bands of `modalities`
+                mask_ratio:float|None=None, # r; None = cfg.mask_ratio
+                modalities:Sequence[str]|None=None, # the modalities stacked in `imgs`; None = all of the model's
+                noise:Tensor|None=None # (B, M, L) masking noise; None = uniform
+               )->dict: # loss, parts, pred (B, sum C^m, H, W), mask (B, M, L), rec_per_modality (M,)
+    "Pretraining pass: encode with per-modality masking, decode every modality; the loss, its parts, the predicted image and the mask."
+    latent, mask, ids_restore = self.forward_encoder(imgs, mask_ratio, modalities, noise)
+    preds = self.forward_decoder(latent, ids_restore, modalities)
+    H, W, P = *imgs.shape[-2:], self.cfg.patch_size
+    pred = torch.cat([unpatchify(p, P, p.shape[-1] // P**2, H, W) for p in preds], 1)
+    return dict(self.forward_loss(imgs, preds, mask, modalities), pred=pred, mask=mask)
+
+# %% ../../nbs/10_models.mapex.ipynb #e2e9079a
 @patch
 def forward(self:MAPEX, imgs:Tensor, # (B, sum C^m, H, W) the stacked bands of `modalities`
             mask_ratio:float|None=None, # r; None = cfg.mask_ratio
             modalities:Sequence[str]|None=None, # the modalities stacked in `imgs`; None = all of the model's
             noise:Tensor|None=None # (B, M, L) masking noise; None = uniform
-           )->tuple[Tensor,Tensor,Tensor]: # loss, pred (B, sum C^m, H, W), mask (B, M, L)
-    "Pretraining step: encode with per-modality masking, decode every modality, return the loss, the predicted image and the mask."
-    latent, mask, ids_restore = self.forward_encoder(imgs, mask_ratio, modalities, noise)
-    preds = self.forward_decoder(latent, ids_restore, modalities)
-    H, W, P = *imgs.shape[-2:], self.cfg.patch_size
-    pred = torch.cat([unpatchify(p, P, p.shape[-1] // P**2, H, W) for p in preds], 1)
-    return self.forward_loss(imgs, preds, mask, modalities), pred, mask
+           )->tuple[Tensor,dict]: # loss, parts (rec, load)
+    "Pretraining step: the loss and its unweighted parts (`loss_weights`) of `reconstruct`."
+    out = self.reconstruct(imgs, mask_ratio, modalities, noise)
+    return out['loss'], out['parts']
 
+# %% ../../nbs/10_models.mapex.ipynb #25f99351
 @patch
 def forward_features(self:MAPEX, imgs:Tensor, # (B, sum C^m, H, W)
-                     modalities:Sequence[str]|None=None # the modalities stacked in `imgs`; None = all
-                    )->Tensor: # (B, M, L, D) encoded patch tokens (no masking, no end-of-modality tokens)
-    "Downstream features: encode every patch of every given modality (average them for k-NN, Sect. 5.1)."
+                     modalities:Sequence[str]|None=None, # the modalities stacked in `imgs`; None = all
+                     pool:str|None=None # None: the tokens; 'mean' (k-NN features, Sect. 5.1) or 'flat' (`pool_tokens`)
+                    )->Tensor: # (B, M, L, D) encoded patch tokens (no masking, no end-of-modality tokens), or pooled
+    "Downstream features: encode every patch of every given modality; `pool='mean'` averages them (k-NN, Sect. 5.1)."
+    if pool not in POOLS: raise ValueError(f"pool must be one of {list(POOLS)}, got {pool!r}")
+    if pool == 'cls': raise ValueError("pool='cls': MAPEX has no class token; use 'mean' or 'flat'")
     B = imgs.shape[0]
     noise = torch.arange(self.cfg.num_patches, dtype=torch.float, device=imgs.device).expand(B, len(self.channels(modalities)), -1)
-    return self.forward_encoder(imgs, 0., modalities, noise)[0][:, :, :-1]
+    t = self.forward_encoder(imgs, 0., modalities, noise)[0][:, :, :-1]
+    return t if pool is None else pool_tokens(t, pool, self.cls_index, self.mean_from)
+
+add_from_checkpoint(MAPEX);
 
 # %% ../../nbs/10_models.mapex.ipynb #71b9178e
 def prune(model:MAPEX, # a pre-trained (unpruned) MAPEX
@@ -251,6 +287,48 @@ def param_counts(model:MAPEX # a full or pruned MAPEX
     dec = sum(p.numel() for n, p in model.named_parameters() if n.startswith(('decoder', 'mask_token')))
     tot = count_params(model)
     return dict(encoder=tot - dec, decoder=dec, total=tot)
+
+# %% ../../nbs/10_models.mapex.ipynb #129d8bd0
+class MAPEXEncoder(nn.Module):
+    "A (pruned) MAPEX as a downstream encoder: the stacked bands of `modalities` in, `forward_features(pool=pool)` out."
+    def __init__(self, net:MAPEX, # usually `prune(model, modalities)`
+                 modalities:Sequence[str]|None=None, # the modalities stacked in the input; None = all of `net`'s
+                 pool:str|None='mean' # 'mean': (B, D); 'flat': (B, M*L*D); None: (B, M*L, D) patch tokens
+                ):
+        super().__init__()
+        if pool not in POOLS or pool == 'cls': raise ValueError(f"pool must be one of {[p for p in POOLS if p != 'cls']}, got {pool!r}")
+        self.net, self.pool = net, pool
+        self.modalities = list(net.modalities if modalities is None else resolve_modalities(modalities))
+
+    def forward(self, x:Tensor # (B, sum C^m, H, W) the bands of `modalities`
+               )->Tensor: # (B, D), (B, M*L*D) or (B, M*L, D)
+        t = self.net.forward_features(x, self.modalities, pool=self.pool)
+        return pool_tokens(t) if self.pool is None else t
+
+def downstream_encoder(model:MAPEX, # the pre-trained (unpruned) MAPEX
+                       modalities:Sequence[str], # downstream modalities
+                       k:int|None=None, # experts kept per modality (Eq. 2); None = the pre-training top-k
+                       pool:str|None='mean', # see `MAPEXEncoder`
+                       scratch:bool=False, # the FS baseline: prune a freshly initialised MAPEX of `model.cfg` instead
+                       seed:int=0 # the `scratch` model's initialisation seed (`set_seed`)
+                      )->MAPEXEncoder:
+    "MAPEX pruned to `modalities` (Eq. 2) as a downstream encoder; `scratch=True`: the same architecture from a random initialisation."
+    if scratch:
+        set_seed(seed); model = MAPEX(model.cfg)
+    return MAPEXEncoder(prune(model, list(modalities), k), modalities, pool)
+
+# %% ../../nbs/10_models.mapex.ipynb #f2fc91e6
+def specialised(model:MAPEX, # a pre-trained (unpruned) MAPEX
+                experts_of:str, # m: the modality whose kept experts and routing are used
+                modality:str # m2: the input modality (its patch embedding and tokens)
+               )->MAPEX:
+    "MAPEX Fig. 6: `model` pruned to the experts and routing of `experts_of`, fed `modality`."
+    p = prune(model, [modality])
+    if experts_of == modality: return p
+    q = prune(model, [experts_of])
+    for bp, bq in zip(p.blocks, q.blocks): bp.mlp = bq.mlp      # kept experts and their pruned router
+    p.route_ids = q.route_ids.clone()                            # `modality`'s tokens are routed as `experts_of`'s
+    return p
 
 # %% ../../nbs/10_models.mapex.ipynb #2e32249b
 def pruned_encoder_params(cfg:MAPEXConfig, # pre-training configuration (any size)
