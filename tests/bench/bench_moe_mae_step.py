@@ -8,6 +8,7 @@ full loss, backward, AdamW step. The two models alternate step by step, so a loa
 ratio is the median of the per-round ratios.
 
     python tests/bench/bench_moe_mae_step.py --label today     # prints the ratio, writes paper_figures/moe_mae/bench_step_<label>.json
+    python tests/bench/bench_moe_mae_step.py --label g --variants moe,moe_bernoulli,moe_nodrop,dense,dense_nodrop
     python tests/bench/bench_moe_mae_step.py --table            # paper_figures/moe_mae/bench_step.md from all JSONs
 
 Works on any revision of the package that has `MoEMAE` and the `paper` preset (run it with PYTHONPATH set to a copy
@@ -35,54 +36,85 @@ def dense_twin(model):
     model.aux_layers = [b.mlp for b in model.encoder.blocks]
     return model
 
+VARIANTS = ('moe', 'moe_bernoulli', 'moe_nodrop', 'dense', 'dense_nodrop')
+RATIOS = dict(ratio=('moe', 'dense'), ratio_bernoulli=('moe_bernoulli', 'dense'), ratio_nodrop=('moe_nodrop', 'dense_nodrop'))
+
+def bernoulli_keep(n, d, p, device=None):
+    "The dropout mask as the previous revision drew it (float `bernoulli_`), to measure the mask's cost in the same run."
+    return torch.empty(n, d, device=device).bernoulli_(1 - p)
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--label', default='current'); ap.add_argument('--bs', type=int, default=64)
     ap.add_argument('--rounds', type=int, default=30); ap.add_argument('--warmup', type=int, default=3)
     ap.add_argument('--threads', type=int, default=1); ap.add_argument('--table', action='store_true')
     ap.add_argument('--cfg', default='', help="overrides of the preset, e.g. 'expert_dropout=0.'")
+    ap.add_argument('--variants', default='moe,dense', help=f"comma-separated, of {VARIANTS}; all measured interleaved in one run")
     ap.add_argument('--rev', default=None, help='revision measured, when the package is not in a git checkout')
     a = ap.parse_args()
     if a.table: return write_table()
     torch.set_num_threads(a.threads)
     from eo_moe_nb.core import get_config, set_seed
-    from eo_moe_nb.models.moe_mae import MoEMAE
+    import eo_moe_nb.models.moe_mae as mm
     import eo_moe_nb
     over = {k: eval(v) for k, v in (kv.split('=', 1) for kv in a.cfg.split(',') if kv)}
+    names = [v for v in a.variants.split(',') if v]
+    bad = [v for v in names if v not in VARIANTS]
+    if bad: raise SystemExit(f"unknown variant(s) {bad}; choose from {VARIANTS}")
     cfg = get_config('moe_mae', 'paper', **over)
-    set_seed(0)
-    moe = MoEMAE(cfg).train()
-    set_seed(0)
-    dense = dense_twin(MoEMAE(cfg)).train()
+    def build(name):
+        c = get_config('moe_mae', 'paper', **dict(over, expert_dropout=0.)) if name.endswith('nodrop') else cfg
+        set_seed(0)   # the same weights in every variant
+        m = mm.MoEMAE(c)
+        return (dense_twin(m) if name.startswith('dense') else m).train()
+    models = {v: build(v) for v in names}
     img, meta = torch.randn(a.bs, cfg.in_chans, cfg.img_size, cfg.img_size), torch.rand(a.bs, 8) * 2 - 1
-    opts = {m: torch.optim.AdamW(m.parameters(), lr=1e-4) for m in (moe, dense)}
-    def step(m):
+    opts = {v: torch.optim.AdamW(m.parameters(), lr=1e-4) for v, m in models.items()}
+    keep_fn = getattr(mm, 'expert_dropout_keep', None)
+    def step(v):
+        m = models[v]
+        if keep_fn is not None: mm.expert_dropout_keep = bernoulli_keep if v == 'moe_bernoulli' else keep_fn
         t = time.perf_counter()
         loss = m(img, meta)[0]
-        opts[m].zero_grad(); loss.backward(); opts[m].step()
+        opts[v].zero_grad(); loss.backward(); opts[v].step()
         return time.perf_counter() - t
-    for _ in range(a.warmup): step(moe); step(dense)
-    tm, td = [], []
+    for _ in range(a.warmup):
+        for v in names: step(v)
+    times = {v: [] for v in names}
     for r in range(a.rounds):
-        pair = (moe, dense) if r % 2 == 0 else (dense, moe)   # alternate which goes first
-        for m in pair: (tm if m is moe else td).append(step(m))
-    ratios = [x / y for x, y in zip(tm, td)]
+        order = names[r % len(names):] + names[:r % len(names)]   # rotate which goes first
+        for v in order: times[v].append(step(v))
     n = lambda m: sum(p.numel() for p in m.parameters())
     rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True,
                          cwd=Path(eo_moe_nb.__file__).parent).stdout.strip() or 'unknown'
     rev = a.rev or rev
     res = dict(label=a.label, overrides=a.cfg, package=str(Path(eo_moe_nb.__file__).parent), git_rev=rev, batch=a.bs, rounds=a.rounds,
                threads=a.threads, machine=f'{platform.machine()}, {os.cpu_count()} cores, shared with other jobs',
-               torch=torch.__version__, params_moe=n(moe), params_dense=n(dense),
-               moe_ms=1e3 * statistics.median(tm), dense_ms=1e3 * statistics.median(td),
-               ratio_median=statistics.median(ratios), ratio_q1=statistics.quantiles(ratios, n=4)[0],
-               ratio_q3=statistics.quantiles(ratios, n=4)[2])
+               torch=torch.__version__, variants=names,
+               ms={v: 1e3 * statistics.median(t) for v, t in times.items()},
+               ms_q1={v: 1e3 * statistics.quantiles(t, n=4)[0] for v, t in times.items()},
+               ms_q3={v: 1e3 * statistics.quantiles(t, n=4)[2] for v, t in times.items()})
+    if 'moe' in models: res['params_moe'] = n(models['moe'])
+    if 'dense' in models: res['params_dense'] = n(models['dense'])
+    for key, (x, y) in RATIOS.items():
+        if x in times and y in times:
+            rs = [p / q for p, q in zip(times[x], times[y])]
+            res[key] = dict(of=f'{x} / {y}', median=statistics.median(rs), q1=statistics.quantiles(rs, n=4)[0], q3=statistics.quantiles(rs, n=4)[2])
+    if 'ratio' in res:   # the columns of the older rows
+        res.update(moe_ms=res['ms']['moe'], dense_ms=res['ms']['dense'], ratio_median=res['ratio']['median'],
+                   ratio_q1=res['ratio']['q1'], ratio_q3=res['ratio']['q3'])
     print(json.dumps(res, indent=1))
-    print(f"{a.label}: MoE step {res['moe_ms']:.1f} ms, dense twin {res['dense_ms']:.1f} ms, "
-          f"ratio {res['ratio_median']:.3f} (IQR {res['ratio_q1']:.3f}-{res['ratio_q3']:.3f})")
+    for key in RATIOS:
+        if key in res: print(f"{a.label}: {res[key]['of']} = {res[key]['median']:.3f} (IQR {res[key]['q1']:.3f}-{res[key]['q3']:.3f})")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT/f'bench_step_{a.label}.json').write_text(json.dumps(res, indent=1))
     write_table()
+
+def _others(r):
+    "The run's other ratios and step times (the variants measured beside the preset and its twin)."
+    out = [f"{r[k]['of']} {r[k]['median']:.3f} ({r[k]['q1']:.3f}-{r[k]['q3']:.3f})" for k in ('ratio_bernoulli', 'ratio_nodrop') if k in r]
+    out += [f"{v} {ms:.0f} ms" for v, ms in r.get('ms', {}).items() if v not in ('moe', 'dense')]
+    return '; '.join(out) or '-'
 
 def write_table():
     rows = [json.loads(p.read_text()) for p in sorted(OUT.glob('bench_step_*.json'))]
@@ -90,11 +122,11 @@ def write_table():
              'Each row is one run of `tests/bench/bench_moe_mae_step.py`: MoE and dense-twin steps interleaved, ratio = '
              'median of per-round ratios (IQR beside it). The machine was shared with other jobs; only the ratio is '
              'meant to be compared across rows.', '',
-             '| label | git rev | preset overrides | batch | threads | params MoE | params dense | MoE ms | dense ms | ratio (IQR) |',
-             '|---|---|---|---|---|---|---|---|---|---|']
+             '| label | git rev | preset overrides | batch | threads | params MoE | params dense | MoE ms | dense ms | ratio (IQR) | other ratios, same run |',
+             '|---|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
         lines.append(f"| {r['label']} | {r['git_rev']} | {r.get('overrides') or '-'} | {r['batch']} | {r['threads']} | {r['params_moe']:,} | {r['params_dense']:,} | "
-                     f"{r['moe_ms']:.1f} | {r['dense_ms']:.1f} | {r['ratio_median']:.3f} ({r['ratio_q1']:.3f}-{r['ratio_q3']:.3f}) |")
+                     f"{r['moe_ms']:.1f} | {r['dense_ms']:.1f} | {r['ratio_median']:.3f} ({r['ratio_q1']:.3f}-{r['ratio_q3']:.3f}) | {_others(r)} |")
     (OUT/'bench_step.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines))
 
