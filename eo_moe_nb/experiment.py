@@ -13,7 +13,7 @@ from .core import repo_root
 # %% auto #0
 __all__ = ['project_root', 'resolve_path', 'ParameterError', 'notebook_parameters', 'nearest', 'check_parameters', 'choose',
            'parse_list', 'existing_path', 'canonical', 'run_key', 'folder_fingerprint', 'data_identity',
-           'synthetic_data', 'finished', 'Run', 'start_run', 'upstream', 'last_run_cell', 'write_last_run',
+           'synthetic_data', 'is_writer', 'finished', 'Run', 'start_run', 'upstream', 'last_run_cell', 'write_last_run',
            'paper_numbers']
 
 # %% ../nbs/16a_experiment.ipynb #b7019d48
@@ -185,6 +185,12 @@ def _device()->dict:
     return dict(device=str(d), cuda=torch.cuda.get_device_name(0) if d.type == 'cuda' else None,
                 torch_threads=torch.get_num_threads(), cpu_count=os.cpu_count(), machine=platform.machine())
 
+def is_writer()->bool:
+    "Whether this process writes files: rank 0 of a launched process group (`torchrun`, `accelerate launch`), or the only process."
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized(): return dist.get_rank() == 0
+    return int(os.environ.get('RANK', 0)) == 0
+
 def finished(ckpt:Path|str)->bool:
     "Is `ckpt` a checkpoint of a run that completed every epoch?"
     import torch
@@ -216,21 +222,22 @@ class Run:
     def checkpoint(self, name:str, # what is trained, e.g. 'pretrain' or a variant
                    **parts # everything that defines the result: model=, data=, split=, seed=, train=...
                   )->Path: # ckpt_dir/<name>-<key>/last.pth
-        "The checkpoint of the run defined by `parts`; says whether it is new, resumed or finished."
+        "The checkpoint of the run defined by `parts`; says whether it is new, resumed or finished (rank 0 alone writes and prints)."
         if self.ckpt_dir is None: raise ValueError(f"{self.notebook} has no ckpt_dir")
-        key = run_key(parts)
+        key, w = run_key(parts), is_writer()
         path = self.ckpt_dir/f"{name}-{key}"/'last.pth'
-        if path.exists() and not self.resume:
+        if path.exists() and not self.resume and w:
             shutil.rmtree(path.parent); print(f"resume=False: discarded the checkpoint of run {name}-{key}")
         state = 'new'
         if path.exists():
             import torch
             s = torch.load(path, map_location='cpu', weights_only=False)
             state = 'finished' if s['epoch'] + 1 == s['n_epoch'] else f"resumed after epoch {s['epoch'] + 1} of {s['n_epoch']}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        (path.parent/'run.json').write_text(json.dumps(dict(key=key, parts=parts), indent=1, default=str))
+        if w:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            (path.parent/'run.json').write_text(json.dumps(dict(key=key, parts=parts), indent=1, default=str))
         self.runs[name] = dict(key=key, state=state, checkpoint=str(path), parts=json.loads(canonical(parts)))
-        print(f"run {name}-{key}: " + {'new': 'new, training from scratch', 'finished': 'finished earlier: reusing its checkpoint'}.get(state, state)
+        if w: print(f"run {name}-{key}: " + {'new': 'new, training from scratch', 'finished': 'finished earlier: reusing its checkpoint'}.get(state, state)
               + f" ({path})")
         return path
 
@@ -263,8 +270,9 @@ class Run:
     def finish(self, metrics:dict|None=None, # the run's scalars; gets `run_keys` added
                metrics_name:str='metrics.json' # file name of the metrics in `out_dir`
               )->dict: # the manifest
-        "Write metrics and manifest, then move every staged output into `out_dir`."
+        "Write metrics and manifest, then move every staged output into `out_dir` (rank 0 alone; other ranks only return the manifest)."
         m = self.manifest()
+        if not is_writer(): return m
         if metrics is not None:
             metrics = dict(metrics, run_keys={k: dict(key=r['key'], state=r['state'], checkpoint=r['checkpoint'], parts=r['parts']) for k, r in self.runs.items()},
                            warnings=self.warnings)

@@ -25,8 +25,8 @@ from fastai.torch_core import rank_distrib, num_distrib
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'warmup_cosine', 'mae_loss', 'SelfSupervised', 'MoEAuxLoss', 'FailOnNonFinite', 'distributed',
-           'is_rank0', 'save_checkpoint', 'load_checkpoint', 'unwrap', 'SkipTrained', 'Checkpoint', 'Autocast',
-           'mae_learner', 'fit_warmup_cosine', 'ShardedDL', 'DDPTrainer', 'tensor_dls']
+           'is_rank0', 'loss_parts', 'save_checkpoint', 'load_checkpoint', 'snapshot_path', 'unwrap', 'SkipTrained',
+           'Checkpoint', 'Autocast', 'mae_learner', 'fit_warmup_cosine', 'ShardedDL', 'DDPTrainer', 'tensor_dls']
 
 # %% ../nbs/16_train.ipynb #51a66ee0
 def warmup_cosine(lr_max:float, # peak learning rate
@@ -112,7 +112,18 @@ def _mean_over_ranks(v:float)->float:
     t = torch.tensor([v], dtype=torch.float64, device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
     dist.all_reduce(t); return t.item() / dist.get_world_size()
 
+def _means_over_ranks(vs:list)->list:
+    "Each value of `vs` averaged over the ranks (one all-reduce for all of them)."
+    if not distributed() or not vs: return list(vs)
+    t = torch.tensor(vs, dtype=torch.float64, device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
+    dist.all_reduce(t); return (t / dist.get_world_size()).tolist()
+
 def _rank()->int: return dist.get_rank() if distributed() else 0
+
+def loss_parts(out)->dict|None:
+    "The loss parts of a model output `(loss, parts)` (parts a dict of 0-d tensors or numbers), as floats; None for other outputs."
+    if not isinstance(out, (tuple, list)) or len(out) < 2 or not isinstance(out[1], dict): return None
+    return {k: float(v.detach().float() if torch.is_tensor(v) else v) for k, v in out[1].items()}
 
 def save_checkpoint(path:Path|str, # file to write
                     state:dict # what to save
@@ -130,6 +141,12 @@ def load_checkpoint(path:Path|str)->dict:
     if not path.exists(): raise FileNotFoundError(f"No checkpoint at {path}")
     try: return torch.load(path, map_location='cpu', weights_only=False)
     except Exception as e: raise RuntimeError(f"Checkpoint {path} is corrupt or truncated ({type(e).__name__}: {e})") from e
+
+def snapshot_path(ckpt:Path|str, # the run's checkpoint, e.g. runs/x/last.pth
+                  epoch:int # 1-based: the weights after this many epochs
+                 )->Path:
+    "Where `Checkpoint(keep_epochs=...)` keeps the weights after `epoch` epochs: `<stem>.epoch<e>.pth` beside `ckpt`."
+    ckpt = Path(ckpt); return ckpt.with_name(f"{ckpt.stem}.epoch{epoch}.pth")
 
 def unwrap(model:nn.Module)->nn.Module:
     "The model inside a `DistributedDataParallel` (or `DataParallel`) wrapper, else `model`."
@@ -149,14 +166,17 @@ class SkipTrained(Callback):
     def after_fit(self): self.learn.skipped_batch = False
 
 class Checkpoint(Callback):
-    "Save a resumable checkpoint after each epoch (and every `every` steps) and keep a loss history; restore from `resume`."
+    "Save a resumable checkpoint after each epoch (and every `every` steps), keep a loss history (with the model's loss parts) and weight snapshots; restore from `resume`."
     order = 65  # after Recorder (50) and ParamScheduler (60), before SkipToEpoch (70)
     def __init__(self, path:Path|str|None, # checkpoint file (e.g. runs/exp/last.pth); None: keep the history only
                  resume:dict|None=None, # a loaded checkpoint to continue from
                  meta:dict|None=None, # extra information stored in every checkpoint (config, bands, dataset)
-                 every:int|None=None): # also save after every `every`-th training step; None: at epoch ends only
+                 every:int|None=None, # also save after every `every`-th training step; None: at epoch ends only
+                 keep_epochs:tuple=()): # also keep the weights after these epochs (1-based) as `<stem>.epoch<e>.pth`
         store_attr()
+        self.keep_epochs = tuple(int(e) for e in keep_epochs or ())
         self.history = resume['history'] if resume else dict(step=[], train_loss=[], epoch=[], valid_loss=[], lr=[])
+        self.history.setdefault('parts', {}); self.history.setdefault('valid_parts', {})
         self.mid = resume is not None and resume.get('iter') is not None   # resume inside an epoch
         self.start_epoch = (resume['epoch'] + (0 if self.mid else 1)) if resume else 0
 
@@ -166,7 +186,7 @@ class Checkpoint(Callback):
         if self.resume is not None and sc is not None and self.resume.get('scaler'): sc.load_state_dict(self.resume['scaler'])
 
     def before_epoch(self):
-        self.trained, self.vsum, self.vn = False, 0., 0
+        self.trained, self.vsum, self.vn, self.vparts = False, 0., 0, {}
         self.epoch_dl_rng = [dl.rng.getstate() for dl in self.learn.dls.loaders]   # before this epoch shuffles
         if self.resume is None or self.epoch != self.start_epoch: return
         r, rng = self.resume, self.resume['rng'][min(_rank(), len(self.resume['rng']) - 1)]
@@ -186,8 +206,13 @@ class Checkpoint(Callback):
         if self.training:
             self.history['step'].append(self.train_iter); self.history['train_loss'].append(_mean_over_ranks(self.loss.item()))
             self.history['lr'].append(self.opt.hypers[-1]['lr'])
+            parts = loss_parts(self.learn.pred)
+            if parts:
+                for k, v in zip(parts, _means_over_ranks(list(parts.values()))): self.history['parts'].setdefault(k, []).append(v)
             if self.every and self.train_iter % self.every == 0 and self.iter + 1 < self.n_iter: self._save(self.iter + 1)
-        else: self.vsum += self.loss.item() * len(self.xb[0]); self.vn += len(self.xb[0])
+        else:
+            n = len(self.xb[0]); self.vsum += self.loss.item() * n; self.vn += n
+            for k, v in (loss_parts(self.learn.pred) or {}).items(): self.vparts[k] = self.vparts.get(k, 0.) + v * n
 
     def after_epoch(self):
         for cb in [c for c in self.learn.cbs if isinstance(c, SkipTrained)]: self.learn.remove_cb(cb)
@@ -196,7 +221,14 @@ class Checkpoint(Callback):
         if distributed(): vsum, vn = (_mean_over_ranks(v) * dist.get_world_size() for v in (vsum, vn))
         self.history['epoch'].append(self.epoch)
         self.history['valid_loss'].append(vsum / vn if vn else float('nan'))
+        if self.vparts:   # sample-weighted means over the validation set of every rank
+            w = dist.get_world_size() if distributed() else 1
+            for k, v in zip(self.vparts, _means_over_ranks(list(self.vparts.values()))):
+                self.history['valid_parts'].setdefault(k, []).append(v * w / vn if vn else float('nan'))
         self._save(None)
+        if self.path is not None and self.epoch + 1 in self.keep_epochs and is_rank0():
+            save_checkpoint(snapshot_path(self.path, self.epoch + 1),
+                            dict(model=unwrap(self.learn.model).state_dict(), epoch=self.epoch, n_epoch=self.n_epoch, meta=self.meta or {}))
 
     def _save(self, it:int|None): # batches done in this epoch; None: the epoch is complete
         if self.path is None: return
@@ -224,6 +256,7 @@ PRECISIONS = {'bf16': AMPMode.BF16, 'fp16': AMPMode.FP16}
 def mae_learner(dls:DataLoaders, # batches of (image,) or (image, target); under N processes each rank's batch
                 model:nn.Module, # returns (loss, ...) from `model(*xb)`
                 wd:float=0.05, # decoupled weight decay
+                betas:tuple=(0.9, 0.95), # AdamW's (beta1, beta2): MAE's (0.9, 0.95); MoE-MAE's authors torch's default (0.9, 0.999)
                 aux_alpha:float=0., # weight of the MoE auxiliary losses collected from `module.aux_loss`; keep 0 for models whose loss already includes them (the models of 10-12 do)
                 precision:str|None=None, # None: float32; 'bf16': bfloat16 autocast; 'fp16': float16 autocast with a GradScaler
                 accum:int=1, # accumulate gradients over this many batches per optimizer step
@@ -232,11 +265,11 @@ def mae_learner(dls:DataLoaders, # batches of (image,) or (image, target); under
                 cbs:list|None=None, # extra callbacks
                 **kwargs # passed to `Learner`
                )->Learner:
-    "A fastai Learner for masked-autoencoder pretraining with AdamW(0.9, 0.95) and the training options above."
+    "A fastai Learner for masked-autoencoder pretraining with AdamW(`betas`) and the training options above."
     if precision is not None and precision not in PRECISIONS:
         raise ValueError(f"precision must be None or one of {list(PRECISIONS)}, got {precision!r}")
     if accum < 1: raise ValueError(f"accum must be a positive number of batches, got {accum}")
-    opt_func = partial(Adam, mom=0.9, sqr_mom=0.95, eps=1e-8, decouple_wd=True)
+    opt_func = partial(Adam, mom=betas[0], sqr_mom=betas[1], eps=1e-8, decouple_wd=True)
     extra = [SelfSupervised(), MoEAuxLoss(aux_alpha), FailOnNonFinite()]
     if precision: extra.append(Autocast(PRECISIONS[precision]))
     if accum > 1: extra.append(GradientAccumulation(accum * dls.train.bs))
@@ -254,8 +287,9 @@ def fit_warmup_cosine(learn:Learner, # from `mae_learner`
                       resume:bool=False, # continue from `ckpt` if it exists
                       meta:dict|None=None, # stored in checkpoints
                       cbs:list|None=None, # extra callbacks for this fit
-                      every:int|None=None # also checkpoint every `every` training steps (a multiple of the learner's `accum`)
-                     )->dict: # loss history (step, train_loss, epoch, valid_loss, lr)
+                      every:int|None=None, # also checkpoint every `every` training steps (a multiple of the learner's `accum`)
+                      keep_epochs:tuple=() # also keep the weights after these epochs (1-based), `<ckpt stem>.epoch<e>.pth`
+                     )->dict: # loss history (step, train_loss, epoch, valid_loss, lr, parts, valid_parts)
     "Train with warmup-cosine, checkpointing each epoch (and every `every` steps) and resuming from `ckpt` when asked."
     acc = getattr(learn, 'accum', 1)
     if every is not None and (every < 1 or every % acc):
@@ -266,7 +300,9 @@ def fit_warmup_cosine(learn:Learner, # from `mae_learner`
             raise ValueError(f"Checkpoint {ckpt} belongs to a {state['n_epoch']}-epoch run, not {n_epoch}: the schedule would differ")
         unwrap(learn.model).load_state_dict(state['model'])
         learn.create_opt(); learn.opt.load_state_dict(state['opt'])
-    ck = Checkpoint(ckpt, state, meta, every)
+    bad = [e for e in keep_epochs or () if not 1 <= e <= n_epoch]
+    if bad: raise ValueError(f"keep_epochs {bad} are not epochs of a {n_epoch}-epoch run (1 to {n_epoch})")
+    ck = Checkpoint(ckpt, state, meta, every, keep_epochs)
     cbs = [ParamScheduler({'lr': warmup_cosine(lr, warmup_pct)}), ck] + list(cbs or [])
     if state is None or ck.mid or state['epoch'] + 1 < n_epoch:
         learn.fit(n_epoch, cbs=cbs, start_epoch=ck.start_epoch)
