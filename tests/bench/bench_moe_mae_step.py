@@ -78,6 +78,13 @@ def main():
         loss = m(img, meta)[0]
         opts[v].zero_grad(); loss.backward(); opts[v].step()
         return time.perf_counter() - t
+    def flops(v):
+        "Matmul FLOPs of one training step (forward + backward), torch's FlopCounterMode."
+        from torch.utils.flop_counter import FlopCounterMode
+        m = models[v]
+        with FlopCounterMode(display=False) as fc: m(img, meta)[0].backward()
+        m.zero_grad(); return fc.get_total_flops()
+    gflops = {v: flops(v) / 1e9 for v in names}
     for _ in range(a.warmup):
         for v in names: step(v)
     times = {v: [] for v in names}
@@ -93,13 +100,14 @@ def main():
                torch=torch.__version__, variants=names,
                ms={v: 1e3 * statistics.median(t) for v, t in times.items()},
                ms_q1={v: 1e3 * statistics.quantiles(t, n=4)[0] for v, t in times.items()},
-               ms_q3={v: 1e3 * statistics.quantiles(t, n=4)[2] for v, t in times.items()})
+               ms_q3={v: 1e3 * statistics.quantiles(t, n=4)[2] for v, t in times.items()}, gflops=gflops)
     if 'moe' in models: res['params_moe'] = n(models['moe'])
     if 'dense' in models: res['params_dense'] = n(models['dense'])
     for key, (x, y) in RATIOS.items():
         if x in times and y in times:
             rs = [p / q for p, q in zip(times[x], times[y])]
-            res[key] = dict(of=f'{x} / {y}', median=statistics.median(rs), q1=statistics.quantiles(rs, n=4)[0], q3=statistics.quantiles(rs, n=4)[2])
+            res[key] = dict(of=f'{x} / {y}', median=statistics.median(rs), q1=statistics.quantiles(rs, n=4)[0], q3=statistics.quantiles(rs, n=4)[2],
+                            flops=gflops[x] / gflops[y])
     if 'ratio' in res:   # the columns of the older rows
         res.update(moe_ms=res['ms']['moe'], dense_ms=res['ms']['dense'], ratio_median=res['ratio']['median'],
                    ratio_q1=res['ratio']['q1'], ratio_q3=res['ratio']['q3'])
@@ -113,6 +121,7 @@ def main():
 def _others(r):
     "The run's other ratios and step times (the variants measured beside the preset and its twin)."
     out = [f"{r[k]['of']} {r[k]['median']:.3f} ({r[k]['q1']:.3f}-{r[k]['q3']:.3f})" for k in ('ratio_bernoulli', 'ratio_nodrop') if k in r]
+    out += [f"FLOPs {r[k]['of']} {r[k]['flops']:.3f}" for k in RATIOS if k in r and 'flops' in r[k]]
     out += [f"{v} {ms:.0f} ms" for v, ms in r.get('ms', {}).items() if v not in ('moe', 'dense')]
     return '; '.join(out) or '-'
 
