@@ -19,9 +19,8 @@ from sklearn.preprocessing import StandardScaler
 
 # %% auto #0
 __all__ = ['accuracy', 'average_accuracy', 'prf1', 'micro_map_reference', 'micro_map', 'macro_map', 'confusion_matrix', 'miou',
-           'pool_tokens', 'extract_features', 'knn_indices', 'knn_scores', 'knn_predict', 'classification_metrics',
-           'knn_eval', 'linear_probe', 'cbir_f1_at_k', 'EncoderHead', 'SegHead', 'finetune', 'predict_eval',
-           'few_shot_indices']
+           'extract_features', 'knn_indices', 'knn_scores', 'knn_predict', 'classification_metrics', 'knn_eval',
+           'linear_probe', 'cbir_f1_at_k', 'EncoderHead', 'SegHead', 'finetune', 'predict_eval', 'few_shot_indices']
 
 # %% ../nbs/14_eval.ipynb #8488dc85
 def _t(x)->Tensor:
@@ -143,13 +142,6 @@ def miou(y_true, # (N, H, W) true masks
     return (inter[union > 0] / union[union > 0]).mean().item()
 
 # %% ../nbs/14_eval.ipynb #2bc0d144
-def pool_tokens(tokens:Tensor, # (B, ..., D) token features, e.g. (B, M, L, D) from `MAPEX.forward_features`
-                skip_first:int=0 # leading tokens on the second-to-last axis to leave out (e.g. 1 for a class token)
-               )->Tensor: # (B, D)
-    "Average-pool every axis between the batch and the feature axis."
-    t = tokens[..., skip_first:, :]
-    return t.reshape(t.shape[0], -1, t.shape[-1]).mean(1)
-
 @torch.no_grad()
 def extract_features(fn, # fn(*inputs) -> (B, D) features; an nn.Module is put in eval mode for the call
                      dl, # iterable of batch tuples (inputs..., target)
@@ -169,7 +161,7 @@ def extract_features(fn, # fn(*inputs) -> (B, D) features; an nn.Module is put i
             ni = n_inp or max(len(b) - 1, 1)
             xs = [x.to(device) if device is not None and torch.is_tensor(x) else x for x in b[:ni]]
             f = fn(*xs)
-            if f.ndim != 2: raise ValueError(f"fn must return (B, D) features, got shape {tuple(f.shape)}; pool them (e.g. pool_tokens)")
+            if f.ndim != 2: raise ValueError(f"fn must return (B, D) features, got shape {tuple(f.shape)}; pool them (e.g. `contract.pool_tokens`)")
             X.append(f.float().cpu())
             if len(b) > ni: Y.append(_t(b[ni]))
     finally:
@@ -251,11 +243,12 @@ def linear_probe(train_x:Tensor, # (N_tr, D)
                  multilabel:bool=False, # multi-hot labels: one-vs-rest
                  max_iter:int=1000, # SAG iterations
                  C:float=1.0, # inverse L2 strength
-                 seed:int=0 # SAG's random state
+                 seed:int=0, # SAG's random state
+                 standardize:bool=True # scale features by the training mean and deviation; False: unscaled (MoE-MAE authors' probes)
                 ):
     "Logistic-regression probe on frozen features and its metrics (plus `n_iter`, the solver's iterations)."
-    sc = StandardScaler().fit(_t(train_x).double().numpy())
-    xtr, xte = sc.transform(_t(train_x).double().numpy()), sc.transform(_t(test_x).double().numpy())
+    xtr, xte = _t(train_x).double().numpy(), _t(test_x).double().numpy()
+    if standardize: sc = StandardScaler().fit(xtr); xtr, xte = sc.transform(xtr), sc.transform(xte)
     ytr = _t(train_y).numpy()
     lr = LogisticRegression(solver='sag', max_iter=max_iter, C=C, random_state=seed)
     clf = OneVsRestClassifier(lr) if multilabel else lr

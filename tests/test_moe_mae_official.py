@@ -16,17 +16,20 @@ def test_from_authors_computes_their_function():
     m = from_authors(FX/'official_state_dict.safetensors', eval_noise=False)
     meta = meta_features(io['lat'], io['lon'], io['week'], io['hour'])
     with torch.no_grad():
-        pre = m.encoder.forward_features(io['image'], meta, norm=False)
+        pre = m.forward_features(io['image'], meta, norm=False)
         enc_loss = sum(b.mlp.aux_loss for b in m.encoder.blocks).reshape(1)
         post = m.encoder(io['image'], meta)
-        _, pred, mask = m(io['image'], meta, io['mask_noise'])
-        _, _, ids = m.encoder.forward_masked(io['image'], meta, m.mask_ratio, io['mask_noise'])
+        out = m.reconstruct(io['image'], meta, io['mask_noise'])
+    pred, mask, ids = out['pred'], out['mask'], out['ids_restore']
     got = dict(encoder_tokens_pre_ln=pre, encoder_tokens_ln=post, encoder_moe_loss=enc_loss,
-               pred=authors_pixel_order(pred, 4, 7), moe_loss=m.loss_parts['moe'].reshape(1))
+               pred=authors_pixel_order(pred, 4, 7), moe_loss=out['parts']['moe'].reshape(1))
     for k, v in got.items():
         assert v.shape == io[k].shape, k
         torch.testing.assert_close(v, io[k], atol=1e-5, rtol=0, msg=lambda s, k=k: f'{k}: {s}')
     assert torch.equal(mask, io['mask']) and torch.equal(ids, io['ids_restore'])
+    cls = m.forward_features(io['image'], meta, pool='cls')          # the authors' CLS probe feature: pre-LN token 4
+    assert cls.shape == (3, 144) and m.cls_index == 4
+    torch.testing.assert_close(cls, io['encoder_tokens_pre_ln'][:, 4], atol=1e-5, rtol=0)
 
 def test_probe_runs_on_authors_weights(tmp_path):
     "51 with -p checkpoint on the fixture's (random-init) authors' weights, synthetic data, tiny cost."
@@ -40,5 +43,5 @@ def test_probe_runs_on_authors_weights(tmp_path):
     for f in ('table5_authors_benls_probe.md', 'table6_authors_eurosatls_probe.md', 'fig4_authors_feature_geometry.png',
               'fig5_authors_contribution_ablation.png', 'table9_authors_sparsity_paper_preset.csv'):
         assert (out/f).stat().st_size > 100, f
-    assert all(0 <= m['table6'][h]['oa_percent'] <= 100 for h in ('cls', 'all', 'avg'))
+    assert all(0 <= m['table6'][h]['oa_percent'] <= 100 for h in ('cls', 'flat', 'mean'))
     assert len(m['utilization']) == 15 and abs(sum(m['utilization'][0]) - 1) < 1e-5

@@ -16,16 +16,20 @@ from torch.utils.data import Dataset
 from ..core import register_preset, get_config
 from ..vit import PatchEmbed, sincos_pos_embed_2d, Block, random_masking, restore_tokens, patchify, masked_mse
 from ..routers import Routing
-from ..moe import SparseMoE, dispatch_sorted
+from ..moe import SparseMoE, dispatch_sorted, _sort_pairs
 from ..losses import CVBalance, visible_recon_loss
+from .contract import pool_tokens, add_from_checkpoint
+from ..experiment import paper_numbers
+from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['META_NAMES', 'AUTHORS_META_ORDER', 'META_PERIODS', 'LOAD_THRESHOLDS', 'PAPER_TABLE9', 'PAPER_COUNTS',
-           'AUTHORS_COUNTS', 'depthwise_hidden', 'cyclic_pair', 'authors_hour_value', 'meta_features', 'MoEMAEConfig',
+__all__ = ['META_NAMES', 'AUTHORS_META_ORDER', 'META_PERIODS', 'LOAD_THRESHOLDS', 'PROBE_POOLS', 'AUTHORS_COUNTS',
+           'depthwise_hidden', 'cyclic_pair', 'authors_hour_value', 'meta_features', 'MoEMAEConfig',
            'sample_meta_features', 'MetaFeatures', 'meta_embed_reference', 'MetaEmbed', 'authors_load_threshold',
-           'shazeer_load_threshold', 'MoEMAERouter', 'SharedSwiGLUExperts', 'dispatch_pairs_dropout', 'MoEMAELayer',
-           'balance_fn', 'moe_mlp', 'MoEMAEEncoder', 'MoEMAE', 'pool_tokens', 'probe_features', 'table9',
-           'param_counts', 'compare_table9', 'authors_pixel_order', 'authors_state_dict', 'from_authors']
+           'shazeer_load_threshold', 'MoEMAERouter', 'SharedSwiGLUExperts', 'expert_dropout_keep',
+           'dispatch_pairs_dropout', 'dispatch_pairs_dropout_reference', 'MoEMAELayer', 'balance_fn', 'moe_mlp',
+           'MoEMAEEncoder', 'MoEMAE', 'probe_features', 'table9', 'param_counts', 'paper_table9', 'paper_counts',
+           'compare_table9', 'authors_pixel_order', 'authors_state_dict', 'from_authors']
 
 # %% ../../nbs/12_models.moe_mae.ipynb #cfb97b49
 def depthwise_hidden(first:int, # F of the first layer
@@ -279,20 +283,40 @@ class SharedSwiGLUExperts(nn.Module):
         return self.out(self.hidden(xe) * self.value(xe))
 
 # %% ../../nbs/12_models.moe_mae.ipynb #9fd4a7e0
+def expert_dropout_keep(n:int, # rows: token-expert pairs
+                        d:int, # D
+                        p:float, # dropout probability
+                        device=None
+                       )->Tensor: # (n, d) bool, True = kept, P(kept) = 1 - p (to 2^-31)
+    "A dropout mask from 31-bit random integers below (1 - p) 2^31 (on CPU about half the cost of `bernoulli_`)."
+    if p <= 0: return torch.ones(n, d, dtype=torch.bool, device=device)
+    return torch.empty(n, d, dtype=torch.int32, device=device).random_() < round((1 - p) * 2 ** 31)
+
 def dispatch_pairs_dropout(x:Tensor, # (N, D) tokens
                            weights:Tensor, # (N, K) gates of the chosen experts
                            idx:Tensor, # (N, K) long chosen experts
                            experts:SharedSwiGLUExperts, # the layer's experts
-                           p:float # dropout probability on each expert's output
+                           p:float, # dropout probability on each expert's output
+                           keep:Tensor|None=None # (N, K, D) mask in pair order (tests); None: drawn here
                           )->Tensor: # (N, D)
-    "Sparse MoE with dropout on each expert's output (authors, training): W2 runs once per (token, expert) pair."
-    flat = idx.reshape(-1)
-    order = flat.argsort(stable=True)
-    tok, counts = order // idx.shape[-1], torch.bincount(flat, minlength=experts.n_experts)
-    h = experts.grouped(x.index_select(0, tok), counts.tolist()) * experts.value(x).index_select(0, tok)
-    keep = torch.empty(len(h), experts.dim, dtype=h.dtype, device=h.device).bernoulli_(1 - p)  # (on CPU about twice as fast as F.dropout's)
-    y = experts.out(h) * keep * (weights.reshape(-1)[order, None].to(h.dtype) / (1 - p))
+    "Sparse MoE with dropout on each expert's output (authors, training): W2 once on the stacked (N K, F) pair rows."
+    order, tok, _, counts = _sort_pairs(idx, experts.n_experts)
+    h = experts.grouped(x.index_select(0, tok), counts) * experts.value(x).index_select(0, tok)   # (N K, F), sorted by expert
+    keep = expert_dropout_keep(len(h), experts.dim, p, h.device) if keep is None else keep.reshape(len(h), -1).index_select(0, order)
+    y = experts.out(h) * keep * (weights.reshape(-1)[order, None].to(h.dtype) / (1 - p))   # mask, then gate / (1 - p)
     return y.new_zeros(x.shape[0], y.shape[-1]).index_add_(0, tok, y)
+
+def dispatch_pairs_dropout_reference(x:Tensor, # (N, D)
+                                     weights:Tensor, # (N, K)
+                                     idx:Tensor, # (N, K) long
+                                     experts:SharedSwiGLUExperts,
+                                     p:float, # dropout probability
+                                     keep:Tensor # (N, K, D) mask in pair order
+                                    )->Tensor: # (N, D)
+    "Per-expert dropout, plain (for tests): every expert's full output f_e(x), the mask, the gates, summed over the K."
+    f = experts(x.expand(experts.n_experts, *x.shape))                  # (E, N, D) every expert on every token
+    f = f[idx, torch.arange(len(x), device=x.device)[:, None]]          # (N, K, D) the chosen experts' outputs
+    return (f * keep * weights[..., None] / (1 - p)).sum(1)
 
 class MoEMAELayer(SparseMoE):
     "MoE-MAE's sparse MoE layer: `MoEMAERouter`, `SharedSwiGLUExperts`, and dropout on each expert's output in training."
@@ -335,7 +359,7 @@ def moe_mlp(cfg:MoEMAEConfig, # the options (bias, dropout, router)
         return MoEMAELayer(dim, hidden, n_experts, cfg.k, router, aux_fn, cfg.bias, cfg.expert_dropout)
     return make
 
-# %% ../../nbs/12_models.moe_mae.ipynb #c0c8514a
+# %% ../../nbs/12_models.moe_mae.ipynb #196f6251
 def _positions(cfg:MoEMAEConfig, dim:int, n_prefix:int)->tuple[Tensor,bool]:
     "Position table (1, n_prefix + L, dim): learned (normal, std 0.02) or sin-cos on the patches with zeros at the prefix."
     g = cfg.img_size // cfg.patch_size
@@ -363,53 +387,72 @@ class MoEMAEEncoder(nn.Module):
         self.norm = nn.LayerNorm(D)
         nn.init.normal_(self.cls_token, std=.02)
 
-    def prefix(self, meta:Tensor # (B, 2M) sin/cos features in `META_NAMES` order
-              )->Tensor: # (B, M+1, D) metadata tokens in `cfg.meta_order`, then the class token, with their positions
-        B, n = len(meta), self.n_prefix
-        if meta.shape[-1] != 2 * self.cfg.n_meta:
-            raise ValueError(f"MetaEmbed expects (B, {2*self.cfg.n_meta}) sin/cos features (see `meta_features`), got {tuple(meta.shape)}")
-        t = self.meta_embed(meta.view(B, -1, 2)[:, self.meta_perm].reshape(B, -1))
-        return torch.cat([t, self.cls_token.expand(B, -1, -1)], 1) + self.pos_embed[:, :n]
+# %% ../../nbs/12_models.moe_mae.ipynb #fa81d7b1
+@patch
+def prefix(self:MoEMAEEncoder, meta:Tensor # (B, 2M) sin/cos features in `META_NAMES` order
+          )->Tensor: # (B, M+1, D) metadata tokens in `cfg.meta_order`, then the class token, with their positions
+    "The metadata tokens in `cfg.meta_order`, then the class token, with their positions."
+    B, n = len(meta), self.n_prefix
+    if meta.shape[-1] != 2 * self.cfg.n_meta:
+        raise ValueError(f"MetaEmbed expects (B, {2*self.cfg.n_meta}) sin/cos features (see `meta_features`), got {tuple(meta.shape)}")
+    t = self.meta_embed(meta.view(B, -1, 2)[:, self.meta_perm].reshape(B, -1))
+    return torch.cat([t, self.cls_token.expand(B, -1, -1)], 1) + self.pos_embed[:, :n]
 
-    def patches(self, image:Tensor # (B, C, H, W)
-               )->Tensor: # (B, L, D) patch tokens with positions
-        return self.patch_embed(image) + self.pos_embed[:, self.n_prefix:]
+# %% ../../nbs/12_models.moe_mae.ipynb #c5e000da
+@patch
+def patches(self:MoEMAEEncoder, image:Tensor # (B, C, H, W)
+           )->Tensor: # (B, L, D) patch tokens with positions
+    "The patch embeddings with their positions."
+    return self.patch_embed(image) + self.pos_embed[:, self.n_prefix:]
 
-    def blocks_out(self, x:Tensor # (B, N, D) any token sequence
-                  )->Tensor: # (B, N, D) after the blocks, before the final LayerNorm
-        for blk in self.blocks: x = blk(x)
-        return x
+# %% ../../nbs/12_models.moe_mae.ipynb #f03debd7
+@patch
+def blocks_out(self:MoEMAEEncoder, x:Tensor # (B, N, D) any token sequence
+              )->Tensor: # (B, N, D) after the blocks, before the final LayerNorm
+    "The blocks on any token sequence, before the final LayerNorm."
+    for blk in self.blocks: x = blk(x)
+    return x
 
-    def encode(self, x:Tensor # (B, N, D) any token sequence
-              )->Tensor: # (B, N, D)
-        return self.norm(self.blocks_out(x))
+# %% ../../nbs/12_models.moe_mae.ipynb #fe2a99b8
+@patch
+def encode(self:MoEMAEEncoder, x:Tensor # (B, N, D) any token sequence
+          )->Tensor: # (B, N, D)
+    "The blocks and the final LayerNorm on any token sequence."
+    return self.norm(self.blocks_out(x))
 
-    def forward_features(self, image:Tensor, # (B, C, H, W)
-                         meta:Tensor, # (B, 2M) sin/cos features (zeros when unknown)
-                         norm:bool|None=None # after the final LayerNorm; None: `cfg.probe_norm` (authors' probes: before)
-                        )->Tensor: # (B, M+1+L, D) all tokens, unmasked
-        "The unmasked encoder's tokens, before or after its final LayerNorm (features for probing)."
-        x = self.blocks_out(torch.cat([self.prefix(meta), self.patches(image)], 1))
-        return self.norm(x) if (self.cfg.probe_norm if norm is None else norm) else x
+# %% ../../nbs/12_models.moe_mae.ipynb #31855de9
+@patch
+def forward_features(self:MoEMAEEncoder, image:Tensor, # (B, C, H, W)
+                     meta:Tensor, # (B, 2M) sin/cos features (zeros when unknown)
+                     norm:bool|None=None # after the final LayerNorm; None: `cfg.probe_norm` (authors' probes: before)
+                    )->Tensor: # (B, M+1+L, D) all tokens, unmasked
+    "The unmasked encoder's tokens, before or after its final LayerNorm (features for probing)."
+    x = self.blocks_out(torch.cat([self.prefix(meta), self.patches(image)], 1))
+    return self.norm(x) if (self.cfg.probe_norm if norm is None else norm) else x
 
-    def forward(self, image:Tensor, # (B, C, H, W)
-                meta:Tensor # (B, 2M) sin/cos features (zeros when unknown)
-               )->Tensor: # (B, M+1+L, D) all tokens, unmasked, after the final LayerNorm
-        "The unmasked encoder: metadata, class and patch tokens through the blocks and the final LayerNorm."
-        return self.forward_features(image, meta, norm=True)
+# %% ../../nbs/12_models.moe_mae.ipynb #512e6b63
+@patch
+def forward(self:MoEMAEEncoder, image:Tensor, # (B, C, H, W)
+            meta:Tensor # (B, 2M) sin/cos features (zeros when unknown)
+           )->Tensor: # (B, M+1+L, D) all tokens, unmasked, after the final LayerNorm
+    "The unmasked encoder: metadata, class and patch tokens through the blocks and the final LayerNorm."
+    return self.forward_features(image, meta, norm=True)
 
-    def forward_masked(self, image:Tensor, # (B, C, H, W)
-                       meta:Tensor, # (B, 2M)
-                       mask_ratio:float, # r
-                       noise:Tensor|None=None # (B, L) masking noise (argsort keeps the smallest); None: uniform
-                      )->tuple[Tensor,Tensor,Tensor]: # latent (B, M+1+L_keep, D), mask (B, L), ids_restore (B, L)
-        "The encoder on the prefix and the visible patches (MAE masking)."
-        kept, mask, ids_restore = random_masking(self.patches(image), mask_ratio, noise)
-        return self.encode(torch.cat([self.prefix(meta), kept], 1)), mask, ids_restore
+# %% ../../nbs/12_models.moe_mae.ipynb #89f31b49
+@patch
+def forward_masked(self:MoEMAEEncoder, image:Tensor, # (B, C, H, W)
+                   meta:Tensor, # (B, 2M)
+                   mask_ratio:float, # r
+                   noise:Tensor|None=None # (B, L) masking noise (argsort keeps the smallest); None: uniform
+                  )->tuple[Tensor,Tensor,Tensor]: # latent (B, M+1+L_keep, D), mask (B, L), ids_restore (B, L)
+    "The encoder on the prefix and the visible patches (MAE masking)."
+    kept, mask, ids_restore = random_masking(self.patches(image), mask_ratio, noise)
+    return self.encode(torch.cat([self.prefix(meta), kept], 1)), mask, ids_restore
 
-# %% ../../nbs/12_models.moe_mae.ipynb #d2622dd8
+# %% ../../nbs/12_models.moe_mae.ipynb #c0e508a6
 class MoEMAE(nn.Module):
-    "MoE-MAE (Albughdadi 2025): metadata-aware sparse-MoE masked autoencoder; `model(image, meta)` -> (loss, pred, mask)."
+    "MoE-MAE (Albughdadi 2025): metadata-aware sparse-MoE masked autoencoder; `model(image, meta)` -> (loss, parts)."
+    config_cls, mean_from = MoEMAEConfig, 0   # pool='mean' averages all tokens, prefix included (the authors' "average")
     def __init__(self, cfg:MoEMAEConfig):
         super().__init__()
         self.cfg, self.mask_ratio = cfg, cfg.mask_ratio
@@ -429,65 +472,100 @@ class MoEMAE(nn.Module):
         nn.init.normal_(self.mask_token, std=.02)
         self.aux_layers = [b.mlp for b in self.encoder.blocks] + ([b.mlp for b in self.decoder_blocks] if cfg.decoder_aux else [])
         self.recon_scale = float(cfg.patch_dim) if cfg.sum_pixels else 1.
-        self.loss_parts = {}
 
-    def forward_encoder(self, image:Tensor, # (B, C, H, W)
-                        meta:Tensor, # (B, 2M)
-                        noise:Tensor|None=None # (B, L) masking noise; None: uniform
-                       )->tuple[Tensor,Tensor,Tensor]: # latent (B, M+1+L_keep, D), mask (B, L), ids_restore (B, L)
-        "The masked encoder at `self.mask_ratio`."
-        return self.encoder.forward_masked(image, meta, self.mask_ratio, noise)
 
-    def forward_decoder(self, latent:Tensor, # (B, M+1+L_keep, D)
-                        ids_restore:Tensor # (B, L)
-                       )->Tensor: # (B, L, P*P*C) predicted patches, each as (row, column, band)
-        "Mask tokens at the hidden patches, positions on the patches, the MoE decoder blocks and the pixel head."
-        x, n = self.decoder_embed(latent), self.n_prefix
-        x = torch.cat([x[:, :n], restore_tokens(x[:, n:], ids_restore, self.mask_token) + self.decoder_pos_embed], 1)
-        for blk in self.decoder_blocks: x = blk(x)
-        return self.decoder_pred(self.decoder_norm(x[:, n:]))
+    @property
+    def cls_index(self)->int:
+        "Position of the class token: after the M metadata tokens."
+        return self.n_prefix - 1
 
-    def forward_loss(self, image:Tensor, # (B, C, H, W)
-                     pred:Tensor, # (B, L, P*P*C)
-                     mask:Tensor # (B, L) 1 = hidden
-                    )->Tensor: # scalar, Eq. 8
-        "Eq. 8: masked + alpha visible reconstruction (per-patch sums) + beta x the encoder layers' balance losses."
-        target = patchify(image, self.cfg.patch_size)
-        l_mask = self.recon_scale * masked_mse(pred, target, mask)
-        l_vis = self.recon_scale * visible_recon_loss(pred, target, mask)
-        l_moe = sum(m.aux_loss for m in self.aux_layers)
-        self.loss_parts = dict(masked=l_mask.detach(), visible=l_vis.detach(), moe=l_moe.detach())
-        return l_mask + self.cfg.visible_weight * l_vis + self.cfg.moe_weight * l_moe
+    @property
+    def loss_weights(self)->dict:
+        "Weights of Eq. 8: masked 1, visible alpha, balance beta (`cfg.visible_weight`, `cfg.moe_weight`)."
+        return dict(masked=1., visible=self.cfg.visible_weight, moe=self.cfg.moe_weight)
 
-    def forward(self, image:Tensor, # (B, C, H, W) z-scored Landsat bands
+# %% ../../nbs/12_models.moe_mae.ipynb #804ac9f9
+@patch
+def forward_encoder(self:MoEMAE, image:Tensor, # (B, C, H, W)
+                    meta:Tensor, # (B, 2M)
+                    noise:Tensor|None=None # (B, L) masking noise; None: uniform
+                   )->tuple[Tensor,Tensor,Tensor]: # latent (B, M+1+L_keep, D), mask (B, L), ids_restore (B, L)
+    "The masked encoder at `self.mask_ratio`."
+    return self.encoder.forward_masked(image, meta, self.mask_ratio, noise)
+
+# %% ../../nbs/12_models.moe_mae.ipynb #09d3bff6
+@patch
+def forward_decoder(self:MoEMAE, latent:Tensor, # (B, M+1+L_keep, D)
+                    ids_restore:Tensor # (B, L)
+                   )->Tensor: # (B, L, P*P*C) predicted patches, each as (row, column, band)
+    "Mask tokens at the hidden patches, positions on the patches, the MoE decoder blocks and the pixel head."
+    x, n = self.decoder_embed(latent), self.n_prefix
+    x = torch.cat([x[:, :n], restore_tokens(x[:, n:], ids_restore, self.mask_token) + self.decoder_pos_embed], 1)
+    for blk in self.decoder_blocks: x = blk(x)
+    return self.decoder_pred(self.decoder_norm(x[:, n:]))
+
+# %% ../../nbs/12_models.moe_mae.ipynb #726e4c57
+@patch
+def forward_loss(self:MoEMAE, image:Tensor, # (B, C, H, W)
+                 pred:Tensor, # (B, L, P*P*C)
+                 mask:Tensor # (B, L) 1 = hidden
+                )->tuple[Tensor,dict]: # the loss of Eq. 8, its unweighted terms (detached)
+    "Eq. 8: masked + alpha visible reconstruction (per-patch sums) + beta x the encoder layers' balance losses."
+    target = patchify(image, self.cfg.patch_size)
+    terms = dict(masked=self.recon_scale * masked_mse(pred, target, mask),
+                 visible=self.recon_scale * visible_recon_loss(pred, target, mask),
+                 moe=sum(m.aux_loss for m in self.aux_layers))
+    w = self.loss_weights
+    return sum(w[k] * v for k, v in terms.items()), {k: v.detach() for k, v in terms.items()}
+
+# %% ../../nbs/12_models.moe_mae.ipynb #3ccf27bf
+@patch
+def reconstruct(self:MoEMAE, image:Tensor, # (B, C, H, W) z-scored Landsat bands
                 meta:Tensor, # (B, 2M) `meta_features` (zeros when unknown)
                 noise:Tensor|None=None # (B, L) masking noise (e.g. the authors'); None: uniform
-               )->tuple[Tensor,Tensor,Tensor]: # loss, pred (B, L, P*P*C), mask (B, L)
-        "Masked pretraining pass: the loss of Eq. 8 (terms in `loss_parts`), the predicted patches and the mask."
-        latent, mask, ids_restore = self.forward_encoder(image, meta, noise)
-        pred = self.forward_decoder(latent, ids_restore)
-        return self.forward_loss(image, pred, mask), pred, mask
+               )->dict: # loss, parts, pred (B, L, P*P*C), mask (B, L), ids_restore (B, L)
+    "The masked pretraining pass with what figures need: loss and terms, predicted patches, mask and `ids_restore`."
+    latent, mask, ids_restore = self.forward_encoder(image, meta, noise)
+    pred = self.forward_decoder(latent, ids_restore)
+    loss, parts = self.forward_loss(image, pred, mask)
+    return dict(loss=loss, parts=parts, pred=pred, mask=mask, ids_restore=ids_restore)
+
+# %% ../../nbs/12_models.moe_mae.ipynb #a7cb7a8d
+@patch
+def forward(self:MoEMAE, image:Tensor, # (B, C, H, W) z-scored Landsat bands
+            meta:Tensor, # (B, 2M) `meta_features` (zeros when unknown)
+            noise:Tensor|None=None # (B, L) masking noise (e.g. the authors'); None: uniform
+           )->tuple[Tensor,dict]: # loss, parts (unweighted terms: masked, visible, moe)
+    "Masked pretraining pass: the loss of Eq. 8 and its terms (`reconstruct` also gives the predictions)."
+    out = self.reconstruct(image, meta, noise)
+    return out['loss'], out['parts']
+
+# %% ../../nbs/12_models.moe_mae.ipynb #fdaab42f
+@patch
+def forward_features(self:MoEMAE, image:Tensor, # (B, C, H, W)
+                     meta:Tensor, # (B, 2M) sin/cos features (zeros when unknown)
+                     pool:str|None=None, # None (tokens), 'cls' (token M), 'mean' (all tokens) or 'flat' (`contract.pool_tokens`)
+                     norm:bool|None=None # after the final LayerNorm; None: `cfg.probe_norm` (authors' probes: before)
+                    )->Tensor: # (B, M+1+L, D), (B, D) or (B, (M+1+L) D)
+    "The unmasked encoder's tokens (before the final LayerNorm by default, as the authors' probes), pooled by `pool`."
+    return pool_tokens(self.encoder.forward_features(image, meta, norm), pool, self.cls_index, self.mean_from)
+
+# %% ../../nbs/12_models.moe_mae.ipynb #5c42ca83
+add_from_checkpoint(MoEMAE);
 
 # %% ../../nbs/12_models.moe_mae.ipynb #03af9977
-_POOL = {'cls': lambda t, n: t[:, n - 1], 'all': lambda t, n: t.flatten(1), 'avg': lambda t, n: t.mean(1)}
-
-def pool_tokens(tokens:Tensor, # (B, M+1+L, D) encoder output
-                n_prefix:int=5, # M + 1 (the class token is the last prefix token)
-                how:str='cls' # 'cls', 'all' (concatenated) or 'avg' (mean of all tokens)
-               )->Tensor: # (B, D) or (B, (M+1+L) D)
-    "The three MoE-MAE probe embeddings (Tables 5-6) from the encoder's tokens."
-    if how not in _POOL: raise ValueError(f"how must be one of {list(_POOL)}, got {how!r}")
-    return _POOL[how](tokens, n_prefix)
+PROBE_POOLS = {'cls': 'CLS token', 'flat': 'All tokens', 'mean': 'All tokens (Avg.)'}   # pool -> the paper's name (Tables 5-6)
 
 @torch.no_grad()
 def probe_features(model:MoEMAE, # e.g. from `from_authors`
                    image:Tensor, # (B, C, H, W)
                    meta:Tensor, # (B, 2M) `meta_features` of the model's configuration
-                   how:str='cls', # 'cls', 'all' or 'avg'
+                   pool:str='cls', # 'cls', 'flat' (all tokens) or 'mean' (their average); see `PROBE_POOLS`
                    norm:bool|None=None # after the final LayerNorm; None: `cfg.probe_norm` (authors: before)
                   )->Tensor: # (B, D) or (B, (M+1+L) D)
-    "The features of the authors' linear probes: unmasked encoder tokens (before the final LayerNorm), pooled by `how`."
-    return pool_tokens(model.encoder.forward_features(image, meta, norm), model.n_prefix, how)
+    "The features of the authors' linear probes: unmasked encoder tokens (before the final LayerNorm), pooled by `pool`."
+    if pool not in PROBE_POOLS: raise ValueError(f"pool must be one of {list(PROBE_POOLS)} (the probes of Tables 5-6), got {pool!r}")
+    return model.forward_features(image, meta, pool=pool, norm=norm)
 
 # %% ../../nbs/12_models.moe_mae.ipynb #1c3c40f0
 def _unique(moe:SparseMoE)->int:
@@ -515,18 +593,30 @@ def param_counts(model:MoEMAE)->dict:
                 encoder_active=enc - (U - A), encoder_active_fraction=(enc - (U - A)) / enc)
 
 # %% ../../nbs/12_models.moe_mae.ipynb #1778043a
-PAPER_TABLE9 = pd.DataFrame(dict(layer=range(15), E=[3]*5 + [4]*5 + [5]*5, k=[2]*15,
-    unique_ffn_k=[62.6, 60.0, 57.9, 55.7, 53.5, 68.4, 65.5, 62.6, 59.2, 56.3, 66.7, 63.1, 59.5, 55.8, 52.2],
-    k_over_E=[0.67]*5 + [0.50]*5 + [0.40]*5))
-PAPER_COUNTS = dict(total=2.5e6, encoder=2.3e6, unique_ffn=899.0e3, ffn_active_fraction=0.52, encoder_active_fraction=0.81)
+def paper_table9()->pd.DataFrame:
+    "The paper's Table 9 (layer, E, k, unique FFN parameters in thousands, k/E), from `paper_numbers('moe_mae')`."
+    t = paper_numbers('moe_mae')['table9']
+    return pd.DataFrame(list(t['rows'].values()), columns=t['columns']).astype(dict(layer=int, E=int, k=int))
+
+def paper_counts()->dict:
+    "The paper's totals and shares (Sect. 1, 4.6, 4.7), from `paper_numbers('moe_mae')`."
+    return dict(paper_numbers('moe_mae')['counts']['values'])
+
 AUTHORS_COUNTS = dict(total=2_537_562, encoder=2_366_798, decoder=170_764) # the authors' size "S" MOEMAE
 
 def compare_table9(model:MoEMAE)->pd.DataFrame:
     "Our Table 9 beside the paper's: unique FFN parameters (thousands) as we hold them and with gate biases counted."
-    t, k = table9(model), lambda v: (v // 50 + 1) // 2 / 10   # thousands, one decimal, halves rounded up as printed
-    return pd.DataFrame(dict(layer=t.layer, E=t.E, E_paper=PAPER_TABLE9.E, k=t.k, F=t.F,
+    t, p, k = table9(model), paper_table9(), lambda v: (v // 50 + 1) // 2 / 10   # thousands, one decimal, halves rounded up as printed
+    return pd.DataFrame(dict(layer=t.layer, E=t.E, E_paper=p.E, k=t.k, F=t.F,
                              unique_k=k(t.unique_ffn), unique_k_with_bias=k(t.unique_ffn_with_bias),
-                             unique_k_paper=PAPER_TABLE9.unique_ffn_k, k_over_E=t.k_over_E.round(2), k_over_E_paper=PAPER_TABLE9.k_over_E))
+                             unique_k_paper=p.unique_ffn_k, k_over_E=t.k_over_E.round(2), k_over_E_paper=p.k_over_E))
+
+# %% ../../nbs/12_models.moe_mae.ipynb #6039cf5d
+def __getattr__(name:str):
+    "The former constants `PAPER_TABLE9`, `PAPER_COUNTS`, now read from `paper_figures/papers/moe_mae.json` (`13_flops` reads the first)."
+    if name == 'PAPER_TABLE9': return paper_table9()
+    if name == 'PAPER_COUNTS': return paper_counts()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # %% ../../nbs/12_models.moe_mae.ipynb #9af40026
 def authors_pixel_order(pred:Tensor, # (B, L, P*P*C) patches as (row, column, band), ours (`vit.patchify`)
