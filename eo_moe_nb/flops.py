@@ -18,9 +18,9 @@ from .core import get_config, repo_root
 from .pruning import count_params
 
 # %% auto #0
-__all__ = ['aten', 'OP_RULES', 'FLOP_RULES', 'PAPER_NUMBERS', 'NOT_IMPLEMENTED', 'CAPTION', 'FlopCount', 'sdpa_macs',
-           'register_flop_rule', 'FlopCounter', 'count_flops', 'c2c_ratio', 'soft_moe_rule', 'sparse_moe_rule',
-           'csmoe_rows', 'mapex_expert_rows', 'mapex_model_rows', 'moe_mae_rows', 'paper_table', 'write_paper_table']
+__all__ = ['aten', 'OP_RULES', 'FLOP_RULES', 'NOT_IMPLEMENTED', 'CAPTION', 'FlopCount', 'sdpa_macs', 'register_flop_rule',
+           'FlopCounter', 'count_flops', 'c2c_ratio', 'soft_moe_rule', 'sparse_moe_rule', 'paper_counts', 'csmoe_rows',
+           'mapex_expert_rows', 'mapex_model_rows', 'moe_mae_rows', 'paper_table', 'write_paper_table']
 
 # %% ../nbs/13_flops.ipynb #41adc222
 @dataclass
@@ -180,12 +180,15 @@ def sparse_moe_rule(m:SparseMoE, # the layer
 register_flop_rule(SparseMoE, sparse_moe_rule);
 
 # %% ../nbs/13_flops.ipynb #cc3e3016
-PAPER_NUMBERS = dict(
-    csmoe={32: (277e6, 2.92e9, 94.86), 28: (275e6, 3.67e9, 74.93), 16: (271e6, 10.11e9, 26.81), 14: (271e6, 13.40e9, 20.22)},
-    csmae=(87e6, 5.64e9, 15.43),
-    mapex=dict(encoder=360e6, pruned=130e6, shared_expert=200e6, expert={1: 4.7e6, 2: 2.4e6, 5: 0.9e6, 10: 0.5e6}),
-    moe_mae=dict(total=2.5e6, encoder=2.3e6, unique_ffn=899.0e3, ffn_active_fraction=0.52, encoder_active_fraction=0.81,
-                 authors_total=2_537_562, authors_encoder=2_366_798)) # authors_*: exact counts of the authors' code, not printed in the paper
+def paper_counts()->dict:
+    "The papers' printed parameter and FLOP counts the rows below compare with, from `paper_figures/papers/<paper>.json` (`counts`)."
+    from eo_moe_nb.experiment import paper_numbers
+    cs, mx, mm = (paper_numbers(p)['counts'] for p in ('csmoe', 'mapex', 'moe_mae'))
+    mod = _try_import('moe_mae')
+    authors = getattr(mod, 'AUTHORS_COUNTS', {}) # exact counts of the authors' code, not printed in the paper
+    return dict(csmoe={int(k): tuple(v) for k, v in cs['rows'].items() if k != 'CSMAE'}, csmae=tuple(cs['rows']['CSMAE']),
+                mapex=dict(mx['values'], expert={int(k): v for k, v in mx['values']['expert'].items()}),
+                moe_mae=dict(mm['values'], authors_total=authors.get('total'), authors_encoder=authors.get('encoder')))
 
 NOT_IMPLEMENTED = 'model not yet implemented'
 
@@ -204,8 +207,8 @@ def csmoe_rows()->list[dict]:
     from eo_moe_nb.models.csmoe import CSMoE, InferenceEncoder, csmoe_config, CSMOE_PATCH_SIZES
     conv = 'fvcore, fused attention not counted (MACs + LayerNorm)'
     out = []
-    cases = [(f'CSMoE p{p}', csmoe_config(p), PAPER_NUMBERS['csmoe'][p]) for p in CSMOE_PATCH_SIZES]
-    cases.append(('CSMAE p15 (120 px)', get_config('csmae', 'paper'), PAPER_NUMBERS['csmae']))
+    cases = [(f'CSMoE p{p}', csmoe_config(p), paper_counts()['csmoe'][p]) for p in CSMOE_PATCH_SIZES]
+    cases.append(('CSMAE p15 (120 px)', get_config('csmae', 'paper'), paper_counts()['csmae']))
     for name, cfg, (pp, pf, pc) in cases:
         with torch.device('meta'): enc = InferenceEncoder(CSMoE(cfg), 's2')
         c = count_flops(enc, torch.empty(1, cfg.s2_chans, cfg.img_size, cfg.img_size, device='meta'))
@@ -221,7 +224,7 @@ def csmoe_rows()->list[dict]:
 def mapex_expert_rows()->list[dict]:
     "MAPEX Sect. 5.3 expert sizes: a ViT-B FFN split into n = 1, 2, 5, 10 FFN experts of width 3072/n."
     out = []
-    for n, pv in PAPER_NUMBERS['mapex']['expert'].items():
+    for n, pv in paper_counts()['mapex']['expert'].items():
         with torch.device('meta'): ex = FFNExperts(1, 768, 3072 // n)
         out.append(_row('MAPEX', f'{n} expert(s) per modality', 'expert size', pv, count_params(ex),
                         'FFN weights + biases', f'hidden width {3072 // n}'))
@@ -230,7 +233,7 @@ def mapex_expert_rows()->list[dict]:
 def mapex_model_rows()->list[dict]:
     "MAPEX encoder, pruned single-modality (RGB) encoder and pruned + shared-expert encoder parameters, and encoder FLOPs."
     from dataclasses import replace
-    pn, mod = PAPER_NUMBERS['mapex'], _try_import('mapex')
+    pn, mod = paper_counts()['mapex'], _try_import('mapex')
     keys = [('encoder', '# params (encoder, 6 experts/layer)'), ('pruned', '# params (pruned to RGB, 2 experts)'),
             ('shared_expert', '# params (pruned to RGB, + shared expert)')]
     if mod is None or not hasattr(mod, 'pruned_encoder_params'):
@@ -252,7 +255,7 @@ def mapex_model_rows()->list[dict]:
 # %% ../nbs/13_flops.ipynb #039f596e
 def moe_mae_rows()->list[dict]:
     "MoE-MAE parameters and Table 9 columns of the `paper` preset, if `models.moe_mae` exists."
-    pn, mod = PAPER_NUMBERS['moe_mae'], _try_import('moe_mae')
+    pn, mod = paper_counts()['moe_mae'], _try_import('moe_mae')
     qs = [('total', '# params (total)', 'parameters'), ('encoder', '# params (encoder)', 'parameters'),
           ('authors_total', "# params (total), exact, vs the authors' code", "parameters; 'paper' column = authors' code"),
           ('authors_encoder', "# params (encoder), exact, vs the authors' code", "parameters; 'paper' column = authors' code"),
@@ -265,7 +268,7 @@ def moe_mae_rows()->list[dict]:
     pc, t9 = mod.param_counts(m), mod.table9(m)
     pc = dict(pc, unique_ffn=int(t9.unique_ffn_with_bias.sum()), authors_total=pc['total'], authors_encoder=pc['encoder'])
     out = [_row('MoE-MAE', 'paper', q, pn[k], pc[k], c) for k, q, c in qs]
-    p9 = getattr(mod, 'PAPER_TABLE9', None)
+    p9 = mod.paper_table9() if hasattr(mod, 'paper_table9') else None
     if p9 is not None:
         same_E = int((t9.E.values == p9.E.values).sum()); same_k = int((t9.k_over_E.round(2).values == p9.k_over_E.values).sum())
         out.append(_row('MoE-MAE', 'paper', 'Table 9: layers whose E and k/E match', 15, min(same_E, same_k),

@@ -612,11 +612,7 @@ def compare_table9(model:MoEMAE)->pd.DataFrame:
                              unique_k_paper=p.unique_ffn_k, k_over_E=t.k_over_E.round(2), k_over_E_paper=p.k_over_E))
 
 # %% ../../nbs/12_models.moe_mae.ipynb #6039cf5d
-def __getattr__(name:str):
-    "The former constants `PAPER_TABLE9`, `PAPER_COUNTS`, now read from `paper_figures/papers/moe_mae.json` (`13_flops` reads the first)."
-    if name == 'PAPER_TABLE9': return paper_table9()
-    if name == 'PAPER_COUNTS': return paper_counts()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#|export
 
 # %% ../../nbs/12_models.moe_mae.ipynb #9af40026
 def authors_pixel_order(pred:Tensor, # (B, L, P*P*C) patches as (row, column, band), ours (`vit.patchify`)
