@@ -381,7 +381,7 @@ def write_last_run(readme:Path|str|None=None # default: paper_figures/README.md 
     return n
 
 # %% ../nbs/16a_experiment.ipynb #b1d50cf5
-def paper_numbers(paper:str # 'mapex' or 'csmoe': a file of paper_figures/papers/
+def paper_numbers(paper:str # 'mapex', 'csmoe' or 'moe_mae': a file of paper_figures/papers/
                  )->dict:
     "The printed numbers of `paper`, as the experiment notebooks' tables read them."
     p = project_root()/'paper_figures'/'papers'/f"{paper}.json"
