@@ -330,9 +330,12 @@ def finetune(encoder:nn.Module, # inputs -> features; pretrained, trained too un
              patience:int=3, # epochs without validation improvement before the rate drops 10x
              loss_func=None, # override the loss
              cbs=None, # extra fastai callbacks
-             quiet:bool=True # no progress bar or epoch table
+             quiet:bool=True, # no progress bar or epoch table
+             distributed:bool|None=None # data-parallel over the launched processes (`torchrun`, `accelerate launch`); None: when more than one was launched
             )->Learner:
     "Fine-tune `head(encoder(x))` with AdamW and reduce-on-plateau; returns the fastai `Learner` (model in `learn.model`)."
+    from eo_moe_nb.train import DDPTrainer, num_distrib
+    if (num_distrib() > 1) if distributed is None else distributed: cbs = [DDPTrainer()] + list(cbs or [])
     model = EncoderHead(encoder, head)
     if freeze_encoder:
         for p in encoder.parameters(): p.requires_grad_(False)
