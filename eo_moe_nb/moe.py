@@ -13,9 +13,9 @@ from torch import Tensor
 from .routers import Routing, SoftRouting, TopKRouter, SoftMoERouter
 
 # %% auto #0
-__all__ = ['compute_dtype', 'float32_region', 'grouped_mm_fast', 'group_offsets', 'grouped_linear', 'FFNExperts', 'SwiGLUExperts',
-           'sparse_moe_reference', 'dispatch_sorted', 'dispatch_padded', 'per_modality_mean', 'sparse_routing_stats',
-           'SparseMoE', 'soft_routing_stats', 'SoftMoE']
+__all__ = ['compute_dtype', 'float32_region', 'grouped_mm_fast', 'use_grouped_mm', 'group_offsets', 'grouped_linear',
+           'FFNExperts', 'SwiGLUExperts', 'sparse_moe_reference', 'dispatch_sorted', 'dispatch_padded',
+           'per_modality_mean', 'sparse_routing_stats', 'SparseMoE', 'soft_routing_stats', 'SoftMoE']
 
 # %% ../nbs/06_moe.ipynb #3b936df3
 def _uniform_(t:Tensor, fan_in:int)->Tensor:
@@ -39,6 +39,12 @@ def grouped_mm_fast(x:Tensor, # (M, D) sorted rows
                    )->bool:
     "Whether grouped GEMM is the fast path for `x`: on CUDA in bfloat16, every width a multiple of 8 (16-byte rows)."
     return x.is_cuda and compute_dtype(x) == torch.bfloat16 and all(w % 8 == 0 for w in widths)
+
+def use_grouped_mm(experts:nn.Module, # experts with `dim`, `hidden_dim` and `grouped_mm` (None, True or False)
+                   x:Tensor # (M, D) sorted rows
+                  )->bool:
+    "The experts' choice for `x`: `grouped_mm` when forced (True/False), else (None) whether grouped GEMM is the fast path."
+    return grouped_mm_fast(x, experts.dim, experts.hidden_dim) if experts.grouped_mm is None else experts.grouped_mm
 
 def group_offsets(counts:Tensor # (E,) rows per group
                  )->Tensor: # (E,) int32 end row of each group
@@ -92,8 +98,7 @@ class FFNExperts(nn.Module):
                 counts:Tensor|list[int] # (E,) rows of each expert, sum M
                )->Tensor: # (M, D)
         "Each expert on its block of rows: grouped GEMM or a loop over experts (see `grouped_mm`)."
-        fast = grouped_mm_fast(x, self.dim, self.hidden_dim) if self.grouped_mm is None else self.grouped_mm
-        return self.grouped_gemm(x, counts) if fast else self.grouped_loop(x, counts)
+        return self.grouped_gemm(x, counts) if use_grouped_mm(self, x) else self.grouped_loop(x, counts)
 
     def grouped_loop(self, x:Tensor, counts:Tensor|list[int])->Tensor:
         "One matmul chain per expert on its block of rows."
@@ -145,8 +150,7 @@ class SwiGLUExperts(nn.Module):
                 counts:Tensor|list[int] # (E,) rows of each expert, sum M
                )->Tensor: # (M, out_dim)
         "Each expert on its block of rows: grouped GEMM or a loop over experts (see `grouped_mm`)."
-        fast = grouped_mm_fast(x, self.dim, self.hidden_dim) if self.grouped_mm is None else self.grouped_mm
-        return self._gemm(x, counts) if fast else self._loop(x, counts)
+        return self._gemm(x, counts) if use_grouped_mm(self, x) else self._loop(x, counts)
 
     def _gate(self, xe): return F.silu(xe @ self.w)
     def _expert_gate(self, x, e): return F.silu(x @ self.w[e])

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from ..core import register_preset, get_config
 from ..vit import PatchEmbed, sincos_pos_embed_2d, Block, random_masking, restore_tokens, patchify, masked_mse
 from ..routers import Routing
-from ..moe import SparseMoE, dispatch_sorted, _sort_pairs
+from ..moe import SparseMoE, dispatch_sorted, _counts, _sort_pairs
 from ..losses import CVBalance, visible_recon_loss
 from .contract import pool_tokens, add_from_checkpoint
 from ..experiment import paper_numbers
@@ -257,8 +257,7 @@ class SharedSwiGLUExperts(nn.Module):
     def grouped(self, x:Tensor, # (M, D) rows sorted by expert
                 counts:Tensor|list[int] # (E,) rows of each expert (`dispatch_sorted` passes a tensor)
                )->Tensor: # (M, F) each row's gate activation
-        sizes = counts.tolist() if torch.is_tensor(counts) else list(counts)
-        return torch.cat([self.gate(c, e) for e, c in enumerate(x.split(sizes))])
+        return torch.cat([self.gate(c, e) for e, c in enumerate(x.split(_counts(counts, x)[0]))])
 
     def hidden(self, xe:Tensor # (E, N, D)
               )->Tensor: # (E, N, F)
