@@ -55,10 +55,8 @@ def load_model(cls:type, # the model class; it has `config_cls`
                strict:bool=True # every weight must fit (`load_state_dict(strict=...)`)
               )->nn.Module: # in eval mode, on the CPU
     "Rebuild a `cls` model, configuration and weights, from the checkpoint at `path`."
-    path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"No checkpoint at {path}")
-    try: state = torch.load(path, map_location='cpu', weights_only=False)
-    except Exception as e: raise RuntimeError(f"Checkpoint {path} is corrupt or truncated ({type(e).__name__}: {e})") from e
+    from eo_moe_nb.train import load_checkpoint   # here, so that importing a model does not import fastai
+    path, state = Path(path), load_checkpoint(path)
     meta = state.get('meta') or {}
     if 'cfg' not in meta: raise ValueError(f"Checkpoint {path} has no meta['cfg']: it was not written with `checkpoint_meta`")
     name = meta.get('model_class', cls.__name__)
@@ -77,9 +75,7 @@ def add_from_checkpoint(cls:type, # a model class with `config_cls`
 
 # %% ../../nbs/09b_models.contract.ipynb #09c983d4
 def _close(a:Tensor, b:Tensor, what:str, rtol:float=1e-5, atol:float=1e-6):
-    if a.shape != b.shape: raise AssertionError(f"{what}: shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}")
-    if not torch.allclose(a, b, rtol=rtol, atol=atol):
-        raise AssertionError(f"{what}: max |difference| {(a - b).abs().max().item():.3g} (values {a.flatten()[:4].tolist()} vs {b.flatten()[:4].tolist()})")
+    torch.testing.assert_close(a, b, rtol=rtol, atol=atol, msg=lambda m: f"{what}: {m}")   # shapes and dtypes too
 
 def _seeded(fn, *args, seed:int=0, **kw):
     torch.manual_seed(seed)
