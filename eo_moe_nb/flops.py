@@ -207,8 +207,9 @@ def csmoe_rows()->list[dict]:
     from eo_moe_nb.models.csmoe import CSMoE, InferenceEncoder, csmoe_config, CSMOE_PATCH_SIZES
     conv = 'fvcore, fused attention not counted (MACs + LayerNorm)'
     out = []
-    cases = [(f'CSMoE p{p}', csmoe_config(p), paper_counts()['csmoe'][p]) for p in CSMOE_PATCH_SIZES]
-    cases.append(('CSMAE p15 (120 px)', get_config('csmae', 'paper'), paper_counts()['csmae']))
+    pn = paper_counts()
+    cases = [(f'CSMoE p{p}', csmoe_config(p), pn['csmoe'][p]) for p in CSMOE_PATCH_SIZES]
+    cases.append(('CSMAE p15 (120 px)', get_config('csmae', 'paper'), pn['csmae']))
     for name, cfg, (pp, pf, pc) in cases:
         with torch.device('meta'): enc = InferenceEncoder(CSMoE(cfg), 's2')
         c = count_flops(enc, torch.empty(1, cfg.s2_chans, cfg.img_size, cfg.img_size, device='meta'))
