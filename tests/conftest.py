@@ -1,4 +1,4 @@
-import json
+import json, os, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -6,6 +6,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope='session')
 def root()->Path: return ROOT
+
+def launch(*args, nproc:int=1, port:int=0, timeout:int=300, cwd:Path|None=None)->subprocess.CompletedProcess:
+    "`python args...` in one process, or under `torchrun --nproc_per_node nproc`; the checkout's package, one thread each."
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
+    pre = [sys.executable] + (['-m', 'torch.distributed.run', '--nproc_per_node', str(nproc),
+                               '--master_port', str(29500 + (os.getpid() + port) % 1000)] if nproc > 1 else [])
+    return subprocess.run(pre + [str(a) for a in args], env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+def ok(p:subprocess.CompletedProcess, tail:int=3000)->str:
+    "Its stdout; a failure showing the ends of stdout and stderr unless it exited 0."
+    assert p.returncode == 0, p.stdout[-tail:] + p.stderr[-tail:]
+    return p.stdout
 
 def run_papermill(nb:str, run_dir:Path, cwd:Path|None=None, **params)->Path:
     "Execute nbs/<nb> with papermill into run_dir (kernel: this interpreter, working directory `cwd`, default nbs/), passing `params` as -p values."

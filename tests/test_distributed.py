@@ -17,9 +17,9 @@ This file is also the worker: `python tests/test_distributed.py worker OUT [--cr
 import os, subprocess, sys
 from pathlib import Path
 import pytest
+from conftest import launch as _launch, ok
 
 HERE = Path(__file__).resolve()
-ROOT = HERE.parents[1]
 
 def worker(out:Path, bs:int, crash:int, resume:bool, every:int):
     out.mkdir(parents=True, exist_ok=True)
@@ -60,22 +60,16 @@ def worker(out:Path, bs:int, crash:int, resume:bool, every:int):
 
 def launch(out:Path, nproc:int, *args)->subprocess.CompletedProcess:
     out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
-    pre = ([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(nproc), '--master_port', str(29500 + os.getpid() % 1000)]
-           if nproc > 1 else [sys.executable])
-    return subprocess.run(pre + [str(HERE), 'worker', str(out), *map(str, args)], env=env, capture_output=True, text=True, timeout=300)
-
-def _ok(p):
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return _launch(HERE, 'worker', out, *args, nproc=nproc)
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
     pytest.importorskip('accelerate')
     t = tmp_path_factory.mktemp('dist')
-    _ok(launch(t/'one', 1, '--bs', 8))
+    ok(launch(t/'one', 1, '--bs', 8))
     killed = launch(t/'two', 2, '--bs', 4, '--crash', 7)
     assert killed.returncode != 0 and not (t/'two'/'result.pth').exists(), killed.stderr[-2000:]
-    _ok(launch(t/'two', 2, '--bs', 4, '--resume'))
+    ok(launch(t/'two', 2, '--bs', 4, '--resume'))
     import torch
     return t, {k: torch.load(t/k/'result.pth', weights_only=False) for k in ('one', 'two')}
 

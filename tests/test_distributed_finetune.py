@@ -10,12 +10,12 @@ samples, so 2 ranks x batch 4 take the steps of 1 process x batch 8):
 - the learning rate did drop (the plateau rule was exercised).
 About 20 s on an idle 2-core machine. This file is also the worker: `python tests/test_distributed_finetune.py worker OUT BS`.
 """
-import os, random, subprocess, sys
+import os, random, sys
 from pathlib import Path
 import pytest
+from conftest import launch, ok
 
 HERE = Path(__file__).resolve()
-ROOT = HERE.parents[1]
 
 def worker(out:Path, bs:int):
     import torch, torch.nn as nn
@@ -35,17 +35,11 @@ def worker(out:Path, bs:int):
     torch.save(dict(w=tr.unwrap(learn.model).state_dict(), values=learn.recorder.values, lrs=learn.recorder.lrs,
                     world=tr.dist.get_world_size() if tr.distributed() else 1), out/f'rank{rank}.pth')
 
-def _run(cmd, env):
-    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-
 def test_finetune_two_processes_equal_one(tmp_path):
     pytest.importorskip('torch.distributed')
     import torch
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(ROOT))
-    _run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29533',
-          str(HERE), 'worker', str(tmp_path/'two'), '4'], env)
-    _run([sys.executable, str(HERE), 'worker', str(tmp_path/'one'), '8'], env)
+    ok(launch(HERE, 'worker', tmp_path/'two', 4, nproc=2, port=33))
+    ok(launch(HERE, 'worker', tmp_path/'one', 8))
     r0, r1, one = (torch.load(p, weights_only=False) for p in (tmp_path/'two'/'rank0.pth', tmp_path/'two'/'rank1.pth', tmp_path/'one'/'rank0.pth'))
     assert (r0['world'], one['world']) == (2, 1), (r0['world'], one['world'])
     for k in r0['w']: torch.testing.assert_close(r0['w'][k], r1['w'][k], rtol=0, atol=0, msg=lambda m: f"rank 0 vs 1, {k}: {m}")

@@ -1,7 +1,7 @@
 """tests/bench/paper_scale_smoke.py (the paper-scale GPU throughput run) works end to end; here at the tiny presets on
 the CPU: in this process, and under `torchrun --nproc_per_node 2` (gloo), where rank 0 alone writes the table."""
-import importlib.util, json, os, subprocess, sys
-from conftest import ROOT
+import importlib.util, json
+from conftest import ROOT, launch, ok
 
 def _load():
     spec = importlib.util.spec_from_file_location('paper_scale_smoke', ROOT/'tests'/'bench'/'paper_scale_smoke.py')
@@ -23,11 +23,9 @@ def test_smoke_script_tiny(tmp_path):
     assert mod.peak_tflops('NVIDIA H100 PCIe') == 756. and mod.peak_tflops('NVIDIA H200') == 989. and mod.peak_tflops('cpu') is None
 
 def test_smoke_script_two_processes(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
-    p = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', str(29500 + (os.getpid() + 3) % 1000),
-                        str(ROOT/'tests'/'bench'/'paper_scale_smoke.py'), '--scale', 'tiny', '--steps', '1', '--batch', '2',
-                        '--models', 'csmoe,moe_mae', '--out', str(tmp_path/'t2.md')], env=env, capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    p = launch(ROOT/'tests'/'bench'/'paper_scale_smoke.py', '--scale', 'tiny', '--steps', '1', '--batch', '2',
+               '--models', 'csmoe,moe_mae', '--out', tmp_path/'t2.md', nproc=2, port=3)
+    ok(p, tail=2000)
     rows = json.loads((tmp_path/'t2.json').read_text())['rows']
     assert [(r['model'], r['processes']) for r in rows] == [('csmoe', 2), ('moe_mae', 2)]
     assert all(abs(r['images_per_sec'] - 4 / r['sec_per_step']) <= 0.1 for r in rows)   # 2 ranks x batch 2 per step

@@ -10,23 +10,15 @@ few synthetic samples (one epoch):
   mean 4%, validation 3%); only rank 0 reports and writes outputs (one report line, the same files as one process).
 About 1.5 minutes on an idle 2-core machine.
 """
-import json, os, subprocess, sys
+import json, subprocess
 from pathlib import Path
 import pytest
+from conftest import ROOT, launch, ok
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = ['--epochs', '1', '--batch-size', '8', '--n-samples', '24']
 
 def cli(*args, nproc:int=1, timeout:int=300)->subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
-    pre = ([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(nproc),
-            '--master_port', str(29500 + (os.getpid() + 7) % 1000)] if nproc > 1 else [sys.executable])
-    return subprocess.run(pre + ['-m', 'eo_moe_nb.pretrain', *map(str, args)], env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
-
-def _ok(p):
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    return p.stdout
+    return launch('-m', 'eo_moe_nb.pretrain', *args, nproc=nproc, port=7, timeout=timeout, cwd=ROOT)
 
 def metrics(out:Path, model:str)->dict: return json.loads((out/f"pretrain_{model}_tiny_metrics.json").read_text())
 
@@ -38,7 +30,7 @@ def tmp(tmp_path_factory):
 @pytest.mark.parametrize('model,extra', [('mapex', ['--modalities', 'RGB,SAR']), ('csmoe', []), ('moe_mae', [])])
 def test_cli_trains_each_family(tmp, model, extra):
     out = tmp/f'out_{model}'
-    so = _ok(cli(model, *SMALL, '--ckpt-dir', tmp/'ck', '--out-dir', out, *extra))
+    so = ok(cli(model, *SMALL, '--ckpt-dir', tmp/'ck', '--out-dir', out, *extra))
     m = metrics(out, model)
     assert m['state'] == 'new' and m['resumed'] is False and m['steps'] >= 1 and m['world_size'] == 1
     assert f"run {m['run']} new (trained from scratch)" in so
@@ -51,12 +43,12 @@ def test_cli_trains_each_family(tmp, model, extra):
 def test_repeat_reuses_and_lr_is_a_new_run(tmp):
     args = ['mapex', *SMALL, '--modalities', 'RGB,SAR', '--ckpt-dir', tmp/'ck']
     first = metrics(tmp/'out_mapex', 'mapex') if (tmp/'out_mapex').exists() else None
-    if first is None: _ok(cli(*args, '--out-dir', tmp/'out_mapex')); first = metrics(tmp/'out_mapex', 'mapex')
-    so = _ok(cli(*args, '--out-dir', tmp/'again'))
+    if first is None: ok(cli(*args, '--out-dir', tmp/'out_mapex')); first = metrics(tmp/'out_mapex', 'mapex')
+    so = ok(cli(*args, '--out-dir', tmp/'again'))
     again = metrics(tmp/'again', 'mapex')
     assert (again['run_key'], again['state']) == (first['run_key'], 'finished')
     assert 'finished earlier: reusing its checkpoint' in so and '(reused, nothing trained)' in so
-    _ok(cli(*args, '--lr', '1e-3', '--out-dir', tmp/'lr'))
+    ok(cli(*args, '--lr', '1e-3', '--out-dir', tmp/'lr'))
     other = metrics(tmp/'lr', 'mapex')
     assert other['run_key'] != first['run_key'] and other['state'] == 'new' and other['lr'] == 1e-3
 
@@ -76,8 +68,8 @@ def test_wrong_values_fail_and_write_nothing(tmp, args, msg):
 def test_two_processes_match_one(tmp):
     import torch
     args = ['mae_vit', '--epochs', '2', '--batch-size', '8', '--n-samples', '40', '--modalities', 'RGB,SAR']
-    _ok(cli(*args, '--ckpt-dir', tmp/'one', '--out-dir', tmp/'one'))
-    so = _ok(cli(*args, '--ckpt-dir', tmp/'two', '--out-dir', tmp/'two', nproc=2))
+    ok(cli(*args, '--ckpt-dir', tmp/'one', '--out-dir', tmp/'one'))
+    so = ok(cli(*args, '--ckpt-dir', tmp/'two', '--out-dir', tmp/'two', nproc=2))
     m1, m2 = metrics(tmp/'one', 'mae_vit'), metrics(tmp/'two', 'mae_vit')
     assert (m1['world_size'], m2['world_size']) == (1, 2) and m1['run_key'] == m2['run_key'] and so.count('pretrain mae_vit tiny: run') == 1
     h1, h2 = (torch.load(Path(m['checkpoint']), weights_only=False)['history'] for m in (m1, m2))
@@ -91,11 +83,9 @@ def test_two_processes_match_one(tmp):
 
 def test_accelerate_launch(tmp):
     "`accelerate launch -m eo_moe_nb.pretrain` (one CPU process here: accelerate runs several CPU processes only through MPI)."
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS='1')
-    p = subprocess.run([sys.executable, '-m', 'accelerate.commands.launch', '--cpu', '--num_processes', '1', '--num_machines', '1',
-                        '--mixed_precision', 'no', '--dynamo_backend', 'no', '-m', 'eo_moe_nb.pretrain', 'moe_mae', *SMALL,
-                        '--ckpt-dir', str(tmp/'acc'), '--out-dir', str(tmp/'acc_out')], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
-    so = _ok(p)
+    so = ok(launch('-m', 'accelerate.commands.launch', '--cpu', '--num_processes', '1', '--num_machines', '1',
+                   '--mixed_precision', 'no', '--dynamo_backend', 'no', '-m', 'eo_moe_nb.pretrain', 'moe_mae', *SMALL,
+                   '--ckpt-dir', tmp/'acc', '--out-dir', tmp/'acc_out', cwd=ROOT))
     m = metrics(tmp/'acc_out', 'moe_mae')
     assert (m['state'], m['world_size']) == ('new', 1) and f"run {m['run']} new" in so
     if (tmp/'out_moe_mae').exists(): assert m['run_key'] == metrics(tmp/'out_moe_mae', 'moe_mae')['run_key']   # same run as `python -m`
