@@ -28,5 +28,6 @@ def test_smoke_script_two_processes(tmp_path):
     ok(p, tail=2000)
     rows = json.loads((tmp_path/'t2.json').read_text())['rows']
     assert [(r['model'], r['processes']) for r in rows] == [('csmoe', 2), ('moe_mae', 2)]
-    assert all(abs(r['images_per_sec'] - 4 / r['sec_per_step']) <= 0.1 for r in rows)   # 2 ranks x batch 2 per step
+    # 2 ranks x batch 2 per step; images/s is rounded to 0.1, sec_per_step to 4 significant digits (a relative 5e-4)
+    assert all(abs(r['images_per_sec'] - 4 / r['sec_per_step']) <= 0.05 + 1e-3 * r['images_per_sec'] for r in rows)
     assert p.stdout.count('"model": "csmoe"') == 1                                        # rank 0 alone prints

@@ -109,7 +109,7 @@ def run_case(name, scale, batch, steps, device, precision, n_proc=1, peak=None):
     mem = _max_over_ranks(torch.cuda.max_memory_allocated() / 2**30 if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
     est = (16 * n_params + _max_over_ranks(saved.bytes)) / 2**30
     return dict(model=name, scale=scale, input=shape, params_M=round(n_params / 1e6, 2), batch=batch, steps=steps,
-                processes=n_proc, precision=precision, sec_per_step=round(s, 4), images_per_sec=round(n_proc * batch / s, 1),
+                processes=n_proc, precision=precision, sec_per_step=float(f'{s:.4g}'), images_per_sec=round(n_proc * batch / s, 1),
                 peak_mem_GiB=round(mem, 3), est_mem_GiB=round(est, 3),
                 train_GFLOPs_per_image=round(train_flops / batch / 1e9, 4),
                 TFLOPs_per_sec_per_device=round(train_flops / s / 1e12, 4),
