@@ -213,7 +213,7 @@ class Pretrained:
         last = float(np.mean(h['train_loss'][-n_it:])) if h['train_loss'] else None
         return dict(model=self.model_name, scale=self.scale, run=f"{self.name}-{self.key}", run_key=self.key, state=self.state,
                     resumed=self.state.startswith('resumed'), data=self.data['desc'], model_desc=self.model_desc, **self.train,
-                    world_size=self.world_size, steps=len(h['step']), train_seconds=round(self.train_seconds, 1),
+                    world_size=self.world_size, steps=len(h['step']) // self.train.get('accum', 1), train_seconds=round(self.train_seconds, 1),
                     first_epoch_train_loss=first, last_epoch_train_loss=last, valid_loss=[float(v) for v in h['valid_loss']],
                     checkpoint=str(self.ckpt))
 

@@ -69,3 +69,14 @@ def test_readme_last_run_column_is_generated(tmp_path):
     n = write_last_run(tmp_path/'pf'/'README.md')
     assert n >= 15 and (tmp_path/'pf'/'README.md').read_text() == (ROOT/'paper_figures'/'README.md').read_text(), \
         "run write_last_run() and commit paper_figures/README.md"
+
+def test_30_precision_and_accumulation_are_parameters_of_the_run(tmp_path):
+    "`-p precision bf16 -p accum 2` trains (bf16 autocast on CPU) under its own run key, which records both."
+    out, ck = tmp_path/'figs', tmp_path/'ckpt'
+    run_papermill(NB30, tmp_path/'nb', scale='tiny', epochs=1, precision='bf16', accum=2, out_dir=str(out), ckpt_dir=str(ck))
+    m = json.loads((out/'pretrain_tiny_metrics.json').read_text())
+    train = m['run_keys']['pretrain']['parts']['train']
+    assert (train['precision'], train['accum'], m['steps']) == ('bf16', 2, 8), (train, m['steps'])
+    err = papermill_error(NB30, tmp_path/'nb_bad', scale='tiny', precision='fp8', out_dir=str(tmp_path/'bad'), ckpt_dir=str(ck))
+    assert 'ParameterError' in err and "precision='fp8' is not one of" in err, err
+    assert files(tmp_path/'bad') == []

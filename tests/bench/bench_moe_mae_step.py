@@ -40,6 +40,12 @@ VARIANTS = ('moe', 'moe_bernoulli', 'moe_nodrop', 'dense', 'dense_nodrop', 'befo
 RATIOS = dict(ratio=('moe', 'dense'), ratio_bernoulli=('moe_bernoulli', 'dense'), ratio_nodrop=('moe_nodrop', 'dense_nodrop'),
               ratio_before=('before', 'before_dense'))
 
+def package_rev(pkg:Path)->str:
+    "The package's git revision, with `*` when its tree has uncommitted changes ('unknown' outside a checkout)."
+    git = lambda *c: subprocess.run(['git', *c], capture_output=True, text=True, cwd=pkg).stdout.strip()
+    rev = git('rev-parse', '--short', 'HEAD')
+    return (rev + ('*' if git('status', '--porcelain', '--', '.') else '')) if rev else 'unknown'
+
 def before_package(rev:str):
     "The package at git revision `rev`, extracted under the name `eo_moe_nb_before` (its modules import each other relatively)."
     import importlib, sys, tarfile, tempfile, io
@@ -68,6 +74,7 @@ def main():
     from eo_moe_nb.core import get_config, set_seed
     import eo_moe_nb.models.moe_mae as mm
     import eo_moe_nb
+    rev = a.rev or package_rev(Path(eo_moe_nb.__file__).parent)   # read before measuring: the tree may change during a run
     over = {k: eval(v) for k, v in (kv.split('=', 1) for kv in a.cfg.split(',') if kv)}
     names = [v for v in a.variants.split(',') if v]
     bad = [v for v in names if v not in VARIANTS]
@@ -108,9 +115,6 @@ def main():
         order = names[r % len(names):] + names[:r % len(names)]   # rotate which goes first
         for v in order: times[v].append(step(v))
     n = lambda m: sum(p.numel() for p in m.parameters())
-    rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True,
-                         cwd=Path(eo_moe_nb.__file__).parent).stdout.strip() or 'unknown'
-    rev = a.rev or rev
     res = dict(label=a.label, overrides=a.cfg, package=str(Path(eo_moe_nb.__file__).parent), git_rev=rev, batch=a.bs, rounds=a.rounds,
                threads=a.threads, machine=f'{platform.machine()}, {os.cpu_count()} cores, shared with other jobs',
                torch=torch.__version__, variants=names,
