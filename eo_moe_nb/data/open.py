@@ -4,17 +4,17 @@
 
 # %% ../../nbs/03d_data.open.ipynb #cd32fb2d
 from __future__ import annotations
-import json, re, warnings, datetime as dt
+import json, os, re, warnings, datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence, Mapping
+from collections.abc import Sequence, Mapping, Callable
 import numpy as np
 import pandas as pd
 import rasterio
 import torch
 from torch.utils.data import Dataset
 from .bands import LANDSAT_BANDS, S2_BANDS, S1_BANDS, MAPEX_MODALITIES, DATASET_STATS, normalize as normalize_bands
-from .readers import read_raster, resample, RasterError, BenGeDataset
+from .readers import read_raster, resample, RasterError, BenGeDataset, _S2_MODS
 from .bigearthnet import (BEN19_LABELS, BEN43_LABELS, ben43_to_19, labels_to_multi_hot, time_from_name, _time_meta,
                           _latlon_from_profile, BigEarthNetV1Dataset, BigEarthNetNpzDataset, BigEarthNetV2Dataset)
 from .downstream import Sen12FloodDataset, WildfireDataset, MajorTOMDataset
@@ -23,8 +23,8 @@ from .downstream import Sen12FloodDataset, WildfireDataset, MajorTOMDataset
 __all__ = ['EUROSAT_CLASS_NAMES', 'EUROSAT_MS_BANDS', 'LAYOUTS', 'InvalidPatchWarning', 'InvalidPatchError', 'report_invalid',
            'fill_problem', 'UnitsError', 'check_units', 'benls_time', 'center_crop', 'BenLandsatDataset',
            'EuroSATLandsatDataset', 'EuroSATMSDataset', 'sen12flood_split_sequences', 'write_sen12flood_split',
-           'Sen12FloodRootDataset', 'read_tif_bytes', 'MajorTOMParquetDataset', 'BenGePublicDataset', 'Layout',
-           'detect_layout', 'open_dataset']
+           'Sen12FloodRootDataset', 'read_tif_bytes', 'MajorTOMParquetDataset', 'BenGePublicDataset', 'missing_files',
+           'drop_missing', 'benge_files', 'majortom_files', 'Layout', 'detect_layout', 'open_dataset']
 
 # %% ../../nbs/03d_data.open.ipynb #b4f4a8d2
 class InvalidPatchWarning(UserWarning):
@@ -532,6 +532,62 @@ class BenGePublicDataset(BenGeDataset):
             out['mask'] = resample(mask, hw, 'nearest') if mask.shape[-1] != hw else mask
         return out
 
+# %% ../../nbs/03d_data.open.ipynb #0106a441
+def _listing(folder:Path)->dict[str, int]|None:
+    "File name -> size in bytes of the files in `folder`, from one directory listing (no file opened); None when absent."
+    if not folder.is_dir(): return None
+    with os.scandir(folder) as it: return {e.name: e.stat().st_size for e in it if e.is_file()}
+
+def missing_files(root:Path, # dataset folder
+                  wanted:Mapping[str, Sequence[tuple[str, Sequence[str]]]] # patch -> [(folder below root, alternative file names)]
+                 )->dict[str, str]:
+    "Patch -> why, for patches with a needed file missing or empty (the first alternative present is the one read)."
+    listings, out = {}, {}
+    for pid, files in wanted.items():
+        why = []
+        for sub, names in files:
+            if sub not in listings: listings[sub] = _listing(Path(root)/sub)
+            where, have = f'{sub}/' if sub else '', listings[sub]
+            if have is None:
+                if f'{where} not found' not in why: why.append(f'{where} not found')
+                continue
+            size = next((have[n] for n in names if n in have), None)
+            if size is None: why.append(f"{where}{' or '.join(names)} not found")
+            elif size == 0: why.append(f"{where}{next(n for n in names if n in have)} is empty (0 bytes)")
+        if why: out[pid] = '; '.join(why)
+    return out
+
+def drop_missing(ds:Dataset, # a reader with its patches in `.df`, `.md` (DataFrames), `.meta` (dicts), `.names` or `.items`
+                 root:Path, # the folder the paths in `wanted` are relative to
+                 name:str, # dataset name for the message
+                 key:str|Callable|None, # the column (or dict key) of the patch names, e.g. 'patch_id'; item -> name; None: the items are the names
+                 wanted:Mapping[str, Sequence[tuple[str, Sequence[str]]]], # as in `missing_files`
+                 on_invalid:str='skip' # 'skip' (one warning listing them) or 'raise'
+                )->Dataset:
+    "Report the patches of `ds` whose files are missing or empty (`.problems`), drop them, and refuse an empty result."
+    ds.problems = missing_files(root, wanted)
+    report_invalid(name, ds.problems, on_invalid)
+    attr = next(a for a in ('df', 'md', 'meta', 'names', 'items') if hasattr(ds, a))
+    items, bad = getattr(ds, attr), set(ds.problems)
+    if isinstance(items, pd.DataFrame): kept = items[~items[key].isin(bad)].reset_index(drop=True)
+    else: kept = [m for m in items if (m if key is None else key(m) if callable(key) else m[key]) not in bad]
+    if not len(kept): raise ValueError(f"{name}: no usable patch (of {len(items)})")
+    setattr(ds, attr, kept); return ds
+
+def benge_files(ds:BenGeDataset, r)->list[tuple[str, tuple[str, ...]]]:
+    "The `_all_bands` ben-ge files `BenGeDataset` reads for the row `r` (`.tif`, else `.npy`), for the modalities it was given."
+    bands = {b for bs in ds.mods.values() for b in bs}
+    def alt(stem): return (f'{stem}.tif', f'{stem}.npy')
+    return [f for f, need in ((('sentinel-2', alt(f'{r.patch_id}_all_bands')), bool(set(ds.mods) & set(_S2_MODS) or bands & set(S2_BANDS))),
+                              (('sentinel-1', alt(f'{r.patch_id_s1}_all_bands')), bool(bands & set(S1_BANDS))),
+                              (('glo-30_dem', alt(f'{r.patch_id}_dem')), 'ELE' in bands)) if need]
+
+def majortom_files(ds:MajorTOMDataset, r)->list[tuple[str, tuple[str, ...]]]:
+    "The Major TOM band files `MajorTOMDataset` reads for the row `r` (one folder per product)."
+    row = r.grid_cell.split('_')[0]
+    return ([(f'Core-S2L2A/{row}/{r.grid_cell}/{r.product_id}', (f'{b}.tif',)) for b in ds.s2_bands]
+            + [(f'Core-S1RTC/{row}/{r.grid_cell}/{r.product_id_s1}', (f'{b.lower()}.tif',)) for b in ds.s1_bands])
+
 # %% ../../nbs/03d_data.open.ipynb #5baf74d1
 @dataclass(frozen=True)
 class Layout:
@@ -658,16 +714,18 @@ def _open(kind:str, root:Path, split, o:dict)->Dataset:
         ds = BigEarthNetV2Dataset(root, 'lmdb' if kind.endswith('lmdb') else 'tiff', split=_v2_split(root, split, o.get('metadata')), **o)
         return _drop_missing_v2(ds, kind, on_invalid)
     if kind == 'bigearthnet-v1-npz':
-        split_dir = o.pop('split_dir', None)
+        split_dir, on_invalid = o.pop('split_dir', None), o.pop('on_invalid', 'skip')
         ds = BigEarthNetNpzDataset(root, **o)
-        if split is None: return ds
-        try: names = _v1_split_names(root, split, split_dir)                    # the official csvs win where present
-        except FileNotFoundError: names = None
-        if names is not None: return _filter(ds, 'meta', lambda m: m['s2_name'] in names, f'bigearthnet-v1-npz split {split!r}')
-        have = sorted({m.get('split') for m in ds.meta})
-        s = split if split in have else _SPLIT_ALIASES.get(split, split)
-        if s not in have: raise ValueError(f"{root/'metadata.json'}: no patch in split {split!r}; its splits are {have}")
-        return _filter(ds, 'meta', lambda m: m.get('split') == s, f'bigearthnet-v1-npz split {split!r}')
+        if split is not None:
+            try: names = _v1_split_names(root, split, split_dir)                    # the official csvs win where present
+            except FileNotFoundError: names = None
+            if names is not None: ds = _filter(ds, 'meta', lambda m: m['s2_name'] in names, f'bigearthnet-v1-npz split {split!r}')
+            else:
+                have = sorted({m.get('split') for m in ds.meta})
+                s = split if split in have else _SPLIT_ALIASES.get(split, split)
+                if s not in have: raise ValueError(f"{root/'metadata.json'}: no patch in split {split!r}; its splits are {have}")
+                ds = _filter(ds, 'meta', lambda m: m.get('split') == s, f'bigearthnet-v1-npz split {split!r}')
+        return drop_missing(ds, root, f'bigearthnet-v1-npz at {root}', 's2_name', {m['s2_name']: [('', (f"{m['s2_name']}.npz",))] for m in ds.meta}, on_invalid)
     if kind == 'bigearthnet-v1':
         split_dir, on_invalid = o.pop('split_dir', None), o.pop('on_invalid', 'skip')
         ds = BigEarthNetV1Dataset(root, **o)
@@ -693,26 +751,37 @@ def _open(kind:str, root:Path, split, o:dict)->Dataset:
             cands = find(split) or (find(alias) if alias else [])
             if len(cands) != 1: raise FileNotFoundError(f"ben-ge at {root}: expected one split csv '{split}.csv' or 'ben-ge*_{split}.csv' in {[str(d) for d in dirs]}, found {[p.name for p in cands]}")
             ids = _read_split_list(cands[0])
-        public = not _has(root, 'sentinel-2/*_all_bands.*')
-        return (BenGePublicDataset if public else BenGeDataset)(root, ids=ids, **o)
+        if not _has(root, 'sentinel-2/*_all_bands.*'): return BenGePublicDataset(root, ids=ids, **o)
+        on_invalid = o.pop('on_invalid', 'skip')
+        ds = BenGeDataset(root, ids=ids, **o)
+        return drop_missing(ds, root, f'ben-ge at {root}', 'patch_id', {r.patch_id: benge_files(ds, r) for r in ds.df.itertuples()}, on_invalid)
     if kind == 'sen12flood': return Sen12FloodRootDataset(root, split, **o)
     if kind == 'sen12flood-per-sequence':
         split_dir = o.pop('split_dir', None)
         if split is not None:
             known = sorted(p.name for p in root.iterdir() if (p/'S1list.json').exists())
             o['sequences'] = sen12flood_split_sequences(root, split, split_dir, known)
-        return Sen12FloodDataset(root, **o)
+        on_invalid = o.pop('on_invalid', 'skip')
+        ds = Sen12FloodDataset(root, **o)
+        def name(it): return f"{it[0].name}/{it[1]['filename']}"
+        return drop_missing(ds, root, f'sen12flood-per-sequence at {root}', name,
+                            {name(it): [(it[0].name, (f"{it[1]['filename']}_corrected_{b}.tif",)) for b in S1_BANDS] for it in ds.items}, on_invalid)
     if kind == 'wildfire':
         if split is not None:
             have = sorted(pd.read_csv(root/'metadata.csv', usecols=['split']).split.unique())
             if split not in have: raise ValueError(f"{root/'metadata.csv'}: no sample in split {split!r}; its splits are {have}")
-        return WildfireDataset(root, split, **o)
+        on_invalid = o.pop('on_invalid', 'skip')
+        ds = WildfireDataset(root, split, **o)
+        return drop_missing(ds, root, f'wildfire at {root}' + (f' (split {split!r})' if split else ''), 'id',
+                            {i: [('images', (f'{i}.tif',))] for i in ds.md.id}, on_invalid)
     if kind == 'majortom-parquet':
         if split is not None: raise ValueError(f"{root}: Major TOM has no splits; select cells instead")
         return MajorTOMParquetDataset(root, **o)
     if kind == 'majortom':
         if split is not None: raise ValueError(f"{root}: Major TOM has no splits; select cells instead")
-        return MajorTOMDataset(root, **o)
+        on_invalid = o.pop('on_invalid', 'skip')
+        ds = MajorTOMDataset(root, **o)
+        return drop_missing(ds, root, f'majortom at {root}', 'product_id', {r.product_id: majortom_files(ds, r) for r in ds.md.itertuples()}, on_invalid)
     if kind == 'geobench':
         from eo_moe_nb.data.geobench import GeoBenchDataset
         task, version = o.pop('task', None), o.pop('version', None); base = _geobench_root(root, version)
@@ -721,7 +790,10 @@ def _open(kind:str, root:Path, split, o:dict)->Dataset:
             else:
                 tasks = sorted({p.parent.name for p in base.glob('*/*_partition.json')} | {p.parent.name for p in base.glob('*/*/*_partition.json')})
                 raise ValueError(f"{root}: GEO-Bench holds several tasks; pass task= one of {tasks}")
-        return GeoBenchDataset(base, task, split or 'train', version=version, **o)
+        on_invalid = o.pop('on_invalid', 'skip')
+        ds = GeoBenchDataset(base, task, split or 'train', version=version, **o)
+        return drop_missing(ds, ds.task_dir, f'geobench {ds.task_dir.name} at {base} (split {ds.split!r})', None,
+                            {n: [('', (f'{n}.hdf5',))] for n in ds.names}, on_invalid)
     raise KeyError(f"Unknown dataset kind {kind!r}; known: {[l.kind for l in LAYOUTS]}")
 
 _NO_CLASSES = ()
