@@ -205,6 +205,11 @@ class Pretrained:
     world_size:int = 1       # processes that trained
     dataset:object = None    # the dataset `dls` split (items are dicts)
 
+    @property
+    def steps(self)->int:
+        "Optimizer steps trained: the history has one entry per batch, `accum` batches per step."
+        return len(self.history['step']) // self.train.get('accum', 1)
+
     def metrics(self)->dict:
         "Scalars for metrics.json: which run, on what, how long, and the loss at the first and last epoch."
         h, n_ep = self.history, max(1, len(self.history['epoch']))
@@ -213,7 +218,7 @@ class Pretrained:
         last = float(np.mean(h['train_loss'][-n_it:])) if h['train_loss'] else None
         return dict(model=self.model_name, scale=self.scale, run=f"{self.name}-{self.key}", run_key=self.key, state=self.state,
                     resumed=self.state.startswith('resumed'), data=self.data['desc'], model_desc=self.model_desc, **self.train,
-                    world_size=self.world_size, steps=len(h['step']) // self.train.get('accum', 1), train_seconds=round(self.train_seconds, 1),
+                    world_size=self.world_size, steps=self.steps, train_seconds=round(self.train_seconds, 1),
                     first_epoch_train_loss=first, last_epoch_train_loss=last, valid_loss=[float(v) for v in h['valid_loss']],
                     checkpoint=str(self.ckpt))
 
