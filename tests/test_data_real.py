@@ -121,7 +121,7 @@ def test_bigearthnet_v2_tiff_real_singles(tmp_path):
               contains='BigEarthNet-S1/S1A_IW_GRDH_1SDV_20170613T165043/S1A_IW_GRDH_1SDV_20170613T165043_33UUP_75_43 not found')   # its S1 partner is not in the samples
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        test_fail(lambda: open_dataset(ben/'v2_tiff', kind='bigearthnet-v2-tiff', metadata=tmp_path/'s2.parquet'), contains='no usable patch (of 1 in the metadata)')
+        test_fail(lambda: open_dataset(ben/'v2_tiff', kind='bigearthnet-v2-tiff', metadata=tmp_path/'s2.parquet'), contains='no usable patch (of 1); the unusable patches:\n  S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_75_43: BigEarthNet-S1/')
 
 def test_bigearthnet_v2_snow_cloud_patches_pass_the_units_check():
     "The 6 real snow / cloud / shadow patches (their own metadata parquet) read and do not trip the units check: it flags units, not weather."

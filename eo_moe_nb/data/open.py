@@ -4,7 +4,7 @@
 
 # %% ../../nbs/03d_data.open.ipynb #cd32fb2d
 from __future__ import annotations
-import json, os, re, warnings, datetime as dt
+import contextlib, contextvars, json, os, re, warnings, datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Sequence, Mapping, Callable
@@ -20,11 +20,13 @@ from .bigearthnet import (BEN19_LABELS, BEN43_LABELS, ben43_to_19, labels_to_mul
 from .downstream import Sen12FloodDataset, WildfireDataset, MajorTOMDataset
 
 # %% auto #0
-__all__ = ['EUROSAT_CLASS_NAMES', 'EUROSAT_MS_BANDS', 'LAYOUTS', 'InvalidPatchWarning', 'InvalidPatchError', 'report_invalid',
-           'fill_problem', 'UnitsError', 'check_units', 'benls_time', 'center_crop', 'BenLandsatDataset',
-           'EuroSATLandsatDataset', 'EuroSATMSDataset', 'sen12flood_split_sequences', 'write_sen12flood_split',
-           'Sen12FloodRootDataset', 'read_tif_bytes', 'MajorTOMParquetDataset', 'BenGePublicDataset', 'missing_files',
-           'drop_missing', 'benge_files', 'majortom_files', 'Layout', 'detect_layout', 'open_dataset']
+__all__ = ['EUROSAT_CLASS_NAMES', 'EUROSAT_MS_BANDS', 'FILL_SCAN_MAX', 'LAYOUTS', 'InvalidPatchWarning', 'InvalidPatchError',
+           'collect_invalid', 'report_invalid', 'fill_problem', 'UnitsError', 'check_units', 'benls_time',
+           'center_crop', 'BenLandsatDataset', 'EuroSATLandsatDataset', 'EuroSATMSDataset',
+           'sen12flood_split_sequences', 'write_sen12flood_split', 'Sen12FloodRootDataset', 'read_tif_bytes',
+           'MajorTOMParquetDataset', 'BenGePublicDataset', 'missing_files', 'drop_problems', 'drop_missing',
+           'benge_files', 'majortom_files', 'item_fill_problem', 'find_fill', 'keep_items', 'FillCheckedDataset',
+           'Layout', 'detect_layout', 'open_dataset']
 
 # %% ../../nbs/03d_data.open.ipynb #b4f4a8d2
 class InvalidPatchWarning(UserWarning):
@@ -33,17 +35,31 @@ class InvalidPatchWarning(UserWarning):
 class InvalidPatchError(ValueError):
     "Patches cannot be used; the message lists each one and why."
 
+_COLLECT: contextvars.ContextVar = contextvars.ContextVar('eo_moe_nb_invalid', default=None)
+
+def _problem_lines(problems:Mapping[str, str], max_listed:int=50)->str:
+    "One line per patch, at most `max_listed`."
+    lines = '\n'.join(f'  {k}: {v}' for k, v in list(problems.items())[:max_listed])
+    if len(problems) > max_listed: lines += f'\n  ... and {len(problems) - max_listed} more (the dataset\'s `problems` lists every one)'
+    return lines
+
+@contextlib.contextmanager
+def collect_invalid():
+    "Inside, `report_invalid(..., 'skip')` adds to the yielded dict instead of warning (one report for several checks)."
+    found = {}; tok = _COLLECT.set(found)
+    try: yield found
+    finally: _COLLECT.reset(tok)
+
 def report_invalid(name:str, # dataset name for the message, e.g. 'ben-ls at /data/benls'
                    problems:Mapping[str, str], # patch -> why it cannot be used
                    on_invalid:str='skip', # 'skip': one warning listing them; 'raise': an error
                    max_listed:int=50 # list at most this many in the message
                   )->None:
-    "Warn once (or raise) listing every unusable patch and the reason."
+    "Warn once (or raise) listing every unusable patch and the reason (inside `collect_invalid`, skipped patches are collected instead)."
     if on_invalid not in ('skip', 'raise'): raise ValueError(f"on_invalid must be 'skip' or 'raise', got {on_invalid!r}")
     if not problems: return
-    shown = list(problems.items())[:max_listed]
-    lines = '\n'.join(f'  {k}: {v}' for k, v in shown)
-    if len(problems) > max_listed: lines += f'\n  ... and {len(problems) - max_listed} more (the dataset\'s `problems` lists every one)'
+    if on_invalid == 'skip' and (c := _COLLECT.get()) is not None: c.update(problems); return
+    lines = _problem_lines(problems, max_listed)
     if on_invalid == 'raise': raise InvalidPatchError(f"{name}: {len(problems)} unusable patch(es):\n{lines}")
     warnings.warn(f"{name}: skipped {len(problems)} patch(es):\n{lines}", InvalidPatchWarning, stacklevel=3)
 
@@ -394,6 +410,7 @@ def read_tif_bytes(b:bytes, # a GeoTIFF file in memory
                   )->tuple[np.ndarray, dict]:
     "`(C, H, W)` float32 and a profile (`crs`, `transform`, `width`, `height`) of an in-memory GeoTIFF."
     from rasterio.io import MemoryFile
+    if not b: raise RasterError(f"{name}: no bytes (a null or empty cell)")
     try:
         with MemoryFile(b) as m, m.open() as f:
             return f.read().astype(np.float32), dict(crs=f.crs, transform=f.transform, width=f.width, height=f.height)
@@ -404,26 +421,30 @@ class MajorTOMParquetDataset(Dataset):
     kind = 'majortom-parquet'
     def __init__(self, root:Path|str, # folder holding `Core-S2L2A/images/*.parquet` (and `Core-S1RTC/images/*.parquet`)
                  s2_bands:Sequence[str]=S2_BANDS, s1_bands:Sequence[str]=S1_BANDS, # bands, in output order
-                 size:int|None=None, normalize:bool=True # output size (None: the S2 10 m grid); z-score
+                 size:int|None=None, normalize:bool=True, # output size (None: the S2 10 m grid); z-score
+                 on_invalid:str='skip' # 'skip' or 'raise' for products in shards that lack a band column
                 ):
         import pyarrow.parquet as pq
         self.root, self.s2_bands, self.s1_bands, self.size, self.normalize = Path(root), tuple(s2_bands), tuple(s1_bands), size, normalize
         self.bands, self.classes = self.s2_bands + self.s1_bands, ()
-        def index(col):
+        self.problems = {}
+        def index(col, need):
             rows = []
             shards = sorted((self.root/col/'images').glob('*.parquet'))
             if not shards: raise FileNotFoundError(f"{self.root/col/'images'}: no parquet shards")
             for sh in shards:
-                pf = pq.ParquetFile(sh)
+                pf = pq.ParquetFile(sh); lack = [c for c in need if c not in pf.schema_arrow.names]   # from the schema: no data read
                 for rg in range(pf.num_row_groups):
                     t = pf.read_row_group(rg, columns=['product_id', 'grid_cell', 'product_datetime']).to_pandas()
+                    if lack: self.problems.update({p: f'{col}/images/{sh.name} has no column(s) {lack}' for p in t.product_id}); continue
                     rows += [dict(r, shard=sh, row_group=rg, row=j) for j, r in enumerate(t.to_dict('records'))]
-            return pd.DataFrame(rows)
-        s2 = index('Core-S2L2A')
+            return pd.DataFrame(rows, columns=['product_id', 'grid_cell', 'product_datetime', 'shard', 'row_group', 'row'])
+        s2 = index('Core-S2L2A', self.s2_bands)
         if self.s1_bands:
-            s1 = index('Core-S1RTC').drop_duplicates('grid_cell')
+            s1 = index('Core-S1RTC', [b.lower() for b in self.s1_bands]).drop_duplicates('grid_cell')
             s2 = s2.merge(s1.add_suffix('_s1').rename(columns={'grid_cell_s1': 'grid_cell'}), on='grid_cell')
         self.md = s2.reset_index(drop=True)
+        report_invalid(f'majortom-parquet at {root}', self.problems, on_invalid)
         if not len(self.md): raise ValueError(f"{self.root}: no grid cell has both S2 L2A and S1 RTC products")
 
     def __len__(self)->int: return len(self.md)
@@ -557,22 +578,31 @@ def missing_files(root:Path, # dataset folder
         if why: out[pid] = '; '.join(why)
     return out
 
-def drop_missing(ds:Dataset, # a reader with its patches in `.df`, `.md` (DataFrames), `.meta` (dicts), `.names` or `.items`
-                 root:Path, # the folder the paths in `wanted` are relative to
-                 name:str, # dataset name for the message
-                 key:str|Callable|None, # the column (or dict key) of the patch names, e.g. 'patch_id'; item -> name; None: the items are the names
-                 wanted:Mapping[str, Sequence[tuple[str, Sequence[str]]]], # as in `missing_files`
-                 on_invalid:str='skip' # 'skip' (one warning listing them) or 'raise'
-                )->Dataset:
-    "Report the patches of `ds` whose files are missing or empty (`.problems`), drop them, and refuse an empty result."
-    ds.problems = missing_files(root, wanted)
+def drop_problems(ds:Dataset, # a reader with its patches in `.df`, `.md` (DataFrames), `.meta` (dicts), `.names`, `.items` or `.patches`
+                  name:str, # dataset name for the message
+                  key:str|Callable|None, # the column (or dict key) of the patch names, e.g. 'patch_id'; item -> name; None: the items are the names
+                  problems:Mapping[str, str], # patch -> why it cannot be used
+                  on_invalid:str='skip' # 'skip' (one warning listing them) or 'raise'
+                 )->Dataset:
+    "Keep `problems` in `ds.problems`, report them, drop those patches, and refuse an empty result."
+    ds.problems = dict(problems)
     report_invalid(name, ds.problems, on_invalid)
-    attr = next(a for a in ('df', 'md', 'meta', 'names', 'items') if hasattr(ds, a))
+    attr = next(a for a in ('df', 'md', 'meta', 'names', 'items', 'patches') if hasattr(ds, a))
     items, bad = getattr(ds, attr), set(ds.problems)
     if isinstance(items, pd.DataFrame): kept = items[~items[key].isin(bad)].reset_index(drop=True)
     else: kept = [m for m in items if (m if key is None else key(m) if callable(key) else m[key]) not in bad]
     if not len(kept): raise ValueError(f"{name}: no usable patch (of {len(items)})")
     setattr(ds, attr, kept); return ds
+
+def drop_missing(ds:Dataset, # a reader with its patches in `.df`, `.md` (DataFrames), `.meta` (dicts), `.names` or `.items`
+                 root:Path, # the folder the paths in `wanted` are relative to
+                 name:str, # dataset name for the message
+                 key:str|Callable|None, # as in `drop_problems`
+                 wanted:Mapping[str, Sequence[tuple[str, Sequence[str]]]], # as in `missing_files`
+                 on_invalid:str='skip' # 'skip' (one warning listing them) or 'raise'
+                )->Dataset:
+    "Report the patches of `ds` whose files are missing or empty (`.problems`), drop them, and refuse an empty result."
+    return drop_problems(ds, name, key, missing_files(root, wanted), on_invalid)
 
 def benge_files(ds:BenGeDataset, r)->list[tuple[str, tuple[str, ...]]]:
     "The `_all_bands` ben-ge files `BenGeDataset` reads for the row `r` (`.tif`, else `.npy`), for the modalities it was given."
@@ -587,6 +617,75 @@ def majortom_files(ds:MajorTOMDataset, r)->list[tuple[str, tuple[str, ...]]]:
     row = r.grid_cell.split('_')[0]
     return ([(f'Core-S2L2A/{row}/{r.grid_cell}/{r.product_id}', (f'{b}.tif',)) for b in ds.s2_bands]
             + [(f'Core-S1RTC/{row}/{r.grid_cell}/{r.product_id_s1}', (f'{b.lower()}.tif',)) for b in ds.s1_bands])
+
+# %% ../../nbs/03d_data.open.ipynb #307340f5
+FILL_SCAN_MAX = 10_000   # fill_check='auto' reads every item at open up to this many items
+_SENSOR_KEYS = {'S2': ('S2', 'RGB', 'RedEdge', 'SWIR', 'NIR'), 'S1': ('S1', 'SAR'), 'Landsat': ('landsat',)}
+
+def _constant(x:torch.Tensor # (C, H, W)
+             )->bool:
+    "Every band of `x` holds a single value."
+    f = x.reshape(x.shape[0], -1)
+    return f.numel() > 0 and bool((f == f[:, :1]).all())
+
+def item_fill_problem(d:Mapping # an item: `image` and the per-sensor entries its reader gives
+                     )->str|None:
+    "Why item `d` has no image content (every band of one sensor, or of `image` when it has no sensor entries, holds one value), or None."
+    groups = {s: [d[k] for k in ks if k in d] for s, ks in _SENSOR_KEYS.items()}
+    groups = {s: xs for s, xs in groups.items() if xs} or {'image': [d['image']]}
+    bad = [s for s, xs in groups.items() if all(_constant(x) for x in xs)]
+    return '; '.join(f'{s}: every band holds one value (a fill patch: no image content)' for s in bad) or None
+
+def _items(ds:Dataset)->tuple[str, Sequence]:
+    "The attribute holding one entry per item (`df`, `md`, `meta`, `names`, `items`, `patches` or `files`)."
+    for a in ('df', 'md', 'meta', 'names', 'items', 'patches', 'files'):
+        v = getattr(ds, a, None)
+        if isinstance(v, (pd.DataFrame, list)) and len(v) == len(ds): return a, v
+    raise TypeError(f"{type(ds).__name__}: no per-item list (df, md, meta, names, items, patches, files) to drop patches from")
+
+def _item_name(ds:Dataset, i:int, d:Mapping|None=None)->str:
+    "The name a report gives item `i`: its patch / product / file name."
+    m = d.get('meta') if d is not None and isinstance(d.get('meta'), Mapping) else {}
+    if m.get('sequence') and m.get('filename'): return f"{m['sequence']}/{m['filename']}"
+    for k in ('name', 'patch_id', 's2_name', 'product_id', 'id'):
+        if m.get(k): return str(m[k])
+    _, items = _items(ds)
+    x = items.iloc[i] if isinstance(items, pd.DataFrame) else items[i]
+    if isinstance(x, pd.Series): return str(next((x[k] for k in ('product_id', 'patch_id', 'id') if k in x), i))
+    if isinstance(x, tuple) and len(x) >= 2 and isinstance(x[1], Mapping): return f"{Path(x[0]).name}/{x[1].get('filename', i)}"
+    return x.name if isinstance(x, Path) else str(x) if isinstance(x, str) else f'item {i}'
+
+def find_fill(ds:Dataset # an opened dataset (items with `image`)
+             )->dict[int, tuple[str, str]]:
+    "Item index -> (name, why) for items with no image content or whose files do not decode; reads every item once."
+    out = {}
+    for i in range(len(ds)):
+        try: d = ds[i]
+        except RasterError as e: out[i] = (_item_name(ds, i), f'unreadable: {e}'); continue
+        if (why := item_fill_problem(d)): out[i] = (_item_name(ds, i, d), why)
+    return out
+
+def keep_items(ds:Dataset, # a reader with one entry per item in `.df`, `.md`, `.meta`, `.names`, `.items`, `.patches` or `.files`
+               keep:Sequence[int] # the item indices to keep, in order
+              )->Dataset:
+    "`ds` reduced to the items `keep` (in place)."
+    attr, items = _items(ds)
+    setattr(ds, attr, items.iloc[list(keep)].reset_index(drop=True) if isinstance(items, pd.DataFrame) else [items[i] for i in keep])
+    return ds
+
+class FillCheckedDataset(Dataset):
+    "`fill_check='read'`: every item is checked as it is read; a fill item raises `InvalidPatchError` naming its patch."
+    def __init__(self, dataset:Dataset, name:str): self.dataset, self.report_name = dataset, name
+    def __len__(self)->int: return len(self.dataset)
+    def __getitem__(self, i:int)->dict:
+        d = self.dataset[i]
+        if (why := item_fill_problem(d)):
+            raise InvalidPatchError(f"{self.report_name}: {_item_name(self.dataset, i, d)}: {why}. Open it with fill_check='open' "
+                                    "to find and skip every such patch once (reads every item).")
+        return d
+    def __getattr__(self, k:str):
+        if k.startswith('__') or k in ('dataset', 'report_name'): raise AttributeError(k)
+        return getattr(self.dataset, k)
 
 # %% ../../nbs/03d_data.open.ipynb #5baf74d1
 @dataclass(frozen=True)
@@ -673,11 +772,7 @@ def _drop_missing_v2(ds, kind:str, on_invalid:str):
             why = [f'{p.relative_to(ds.root)} not found' for p, need in ((ds.root/'BigEarthNet-S2'/pid.rsplit('_', 2)[0]/pid, ds.s2_bands),
                                                                        (ds.root/'BigEarthNet-S1'/s1n.rsplit('_', 3)[0]/s1n, ds.s1_bands)) if need and not p.is_dir()]
             if why: missing[pid] = '; '.join(why)
-    ds.problems = missing
-    report_invalid(f'{kind} at {ds.root}', missing, on_invalid)
-    if missing: ds.md = md[~md.patch_id.isin(list(missing))].reset_index(drop=True)
-    if not len(ds.md): raise ValueError(f"{kind} at {ds.root}: no usable patch (of {len(md)} in the metadata)")
-    return ds
+    return drop_problems(ds, f'{kind} at {ds.root}', 'patch_id', missing, on_invalid)
 
 def _v1_split_names(root:Path, split:str, split_dir)->set[str]:
     "S2 patch names of the official header-less BigEarthNet v1 split csv `{split}.csv` (or `.csv.bz2`)."
@@ -731,15 +826,12 @@ def _open(kind:str, root:Path, split, o:dict)->Dataset:
         ds = BigEarthNetV1Dataset(root, **o)
         names = _v1_split_names(root, split, split_dir) if split is not None else None
         if names is not None: ds = _filter(ds, 'patches', lambda p: p.name in names, f'bigearthnet-v1 split {split!r}')
-        ds.problems = {}
+        problems = {}
         for p in sorted(ds.s2_root.iterdir()):                           # S2 folders the reader cannot use, named once
             if not p.is_dir() or (names is not None and p.name not in names): continue
-            if not (p/f'{p.name}_labels_metadata.json').exists(): ds.problems[p.name] = f'label file {p.name}_labels_metadata.json not found'
-            elif ds.s1_bands and p.name not in ds.s1_of: ds.problems[p.name] = 'no S1 patch names it as its corresponding_s2_patch'
-        report_invalid(f'bigearthnet-v1 at {root}', ds.problems, on_invalid)
-        ds.patches = [p for p in ds.patches if p.name not in ds.problems]
-        if not ds.patches: raise ValueError(f"bigearthnet-v1 at {root}: no usable patch")
-        return ds
+            if not (p/f'{p.name}_labels_metadata.json').exists(): problems[p.name] = f'label file {p.name}_labels_metadata.json not found'
+            elif ds.s1_bands and p.name not in ds.s1_of: problems[p.name] = 'no S1 patch names it as its corresponding_s2_patch'
+        return drop_problems(ds, f'bigearthnet-v1 at {root}', lambda p: p.name, problems, on_invalid)
     if kind == 'ben-ge':
         ids = None
         if split is not None:
@@ -814,14 +906,30 @@ def open_dataset(root:Path|str, # the folder of a downloaded dataset
                  split:str|None=None, # the dataset's own split name ('train', 'val'/'validation', 'test', ...); None = all
                  kind:str|None=None, # skip detection and use this layout (a `LAYOUTS` kind)
                  units_check:bool=True, # run `check_units` on the first items (skipped when normalize=False)
+                 fill_check:str='auto', # 'open': read every item now and skip fill patches; 'read': raise on a fill item when read; 'auto': 'open' up to FILL_SCAN_MAX items; 'off'
                  **options # passed to the reader (e.g. crop=, resample=, time_parsing=, on_invalid=, task=, version=)
                 )->Dataset:
-    "Open a dataset in its published layout: dicts of `image`, `label`, `meta`; `.kind`, `.bands`, `.classes`."
+    "Open a dataset in its published layout: dicts of `image`, `label`, `meta`; `.kind`, `.bands`, `.classes`, `.problems`; missing files and fill patches in one report."
     root = Path(root)
     if not root.exists(): raise FileNotFoundError(f"{root}: no such folder")
     kind = kind or detect_layout(root)
     if kind not in {l.kind for l in LAYOUTS}: raise KeyError(f"Unknown dataset kind {kind!r}; known: {[l.kind for l in LAYOUTS]}")
-    ds = _describe(_open(kind, root, split, dict(options)), kind)
+    if fill_check not in ('auto', 'open', 'read', 'off'): raise ValueError(f"fill_check must be 'auto', 'open', 'read' or 'off', got {fill_check!r}")
+    name, on_invalid = f'{kind} at {root}' + (f' (split {split!r})' if split else ''), options.get('on_invalid', 'skip')
+    with collect_invalid() as found:                                   # one report for missing files and fill patches
+        try: ds = _describe(_open(kind, root, split, dict(options)), kind)
+        except ValueError as e:
+            if found: raise type(e)(f"{e}; the unusable patches:\n{_problem_lines(found)}") from None
+            raise
     if len(ds) == 0: raise ValueError(f"{kind} at {root}: split {split!r} holds no patch")
+    mode = fill_check if fill_check != 'auto' else 'open' if len(ds) <= FILL_SCAN_MAX else 'read'
+    if kind == 'ben-ls': mode = 'off'                                  # its reader reads every patch when opened
+    if mode == 'open' and (fill := find_fill(ds)):
+        found.update(fill.values())
+        ds.problems = {**getattr(ds, 'problems', {}), **dict(fill.values())}
+        keep_items(ds, [j for j in range(len(ds)) if j not in fill])
+        if len(ds) == 0: raise ValueError(f"{name}: no usable patch; the unusable patches:\n{_problem_lines(found)}")
+    report_invalid(name, found, on_invalid)
+    if mode == 'read': ds = FillCheckedDataset(ds, name)
     if units_check and options.get('normalize', True): check_units(ds, name=f'{kind} at {root}')
     return ds
